@@ -1,1 +1,186 @@
-//! TODO
+//! Path patterns of `CLERK_PUBLIC_PATHS`, `CLERK_EMERGENCY_BYPASS_PATHS` and
+//! `CLERK_NEVER_BYPASS_PATHS`: a comma-separated list of `/exact` and `/prefix/*`.
+//!
+//! Matching is done on the percent-decoded path, because that is the path the origin acts
+//! on: `/%61dmin` must not slip past a never-bypass rule for `/admin/*`.
+
+use std::fmt;
+
+/// One pattern: an exact path, or a prefix written `/prefix/*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PathPattern {
+    Exact(String),
+    /// Stored without the trailing `/*`; matches the prefix itself and everything below it.
+    Prefix(String),
+}
+
+/// A parsed, validated list of path patterns. The empty list matches nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PathPatterns(Vec<PathPattern>);
+
+/// Why a pattern list was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathPatternError {
+    /// 1-based position of the offending pattern in the list.
+    pub position: usize,
+    /// What is wrong with it.
+    pub problem: &'static str,
+}
+
+impl fmt::Display for PathPatternError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "pattern #{} {}; use comma-separated `/exact` or `/prefix/*` patterns",
+            self.position, self.problem
+        )
+    }
+}
+
+impl std::error::Error for PathPatternError {}
+
+impl PathPatterns {
+    /// Parses a comma-separated list; blanks around commas and empty items are ignored.
+    pub fn parse(list: &str) -> Result<Self, PathPatternError> {
+        let mut patterns = Vec::new();
+        for (i, raw) in list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .enumerate()
+        {
+            let fail = |problem| PathPatternError {
+                position: i + 1,
+                problem,
+            };
+            if !raw.starts_with('/') {
+                return Err(fail("does not start with '/'"));
+            }
+            if raw
+                .chars()
+                .any(|c| c.is_whitespace() || c == '?' || c == '#')
+            {
+                return Err(fail("contains a space, '?' or '#'"));
+            }
+            let (body, is_prefix) = match raw.strip_suffix("/*") {
+                Some(prefix) => (prefix, true),
+                None => (raw, false),
+            };
+            if body.contains('*') {
+                return Err(fail("has a '*' that is not a trailing '/*'"));
+            }
+            patterns.push(if is_prefix {
+                PathPattern::Prefix(body.to_owned())
+            } else {
+                PathPattern::Exact(body.to_owned())
+            });
+        }
+        Ok(Self(patterns))
+    }
+
+    /// The built-in rule that `/__clerk/*` routes are never bypassed nor public.
+    pub fn clerk_routes() -> Self {
+        Self(vec![PathPattern::Prefix("/__clerk".to_owned())])
+    }
+
+    /// True when no pattern is configured.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `path` (already percent-decoded, see [`decode_path`]) matches any pattern.
+    pub fn matches(&self, path: &str) -> bool {
+        self.0.iter().any(|p| match p {
+            PathPattern::Exact(exact) => path == exact,
+            PathPattern::Prefix(prefix) => match path.strip_prefix(prefix.as_str()) {
+                // `/admin/*` covers `/admin` and `/admin/x`, but not `/administrator`.
+                Some(rest) => rest.is_empty() || rest.starts_with('/') || prefix.is_empty(),
+                None => false,
+            },
+        })
+    }
+}
+
+/// Percent-decodes a URL path for matching. Invalid escapes and non-UTF-8 results keep the
+/// raw path: matching then fails closed (a protected path stays protected).
+pub fn decode_path(raw: &str) -> String {
+    if !raw.contains('%') {
+        return raw.to_owned();
+    }
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok());
+            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| raw.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_and_prefix_patterns() {
+        let p = PathPatterns::parse(" /health , /public/*,,/a/b/* ").unwrap();
+        assert!(p.matches("/health"));
+        assert!(!p.matches("/health/x"));
+        assert!(!p.matches("/healthz"));
+        assert!(p.matches("/public"));
+        assert!(p.matches("/public/"));
+        assert!(p.matches("/public/x/y"));
+        assert!(!p.matches("/publicity"));
+        assert!(p.matches("/a/b/c"));
+        assert!(!p.matches("/a"));
+    }
+
+    #[test]
+    fn root_prefix_matches_everything() {
+        let p = PathPatterns::parse("/*").unwrap();
+        assert!(p.matches("/"));
+        assert!(p.matches("/anything/at/all"));
+    }
+
+    #[test]
+    fn empty_list_matches_nothing() {
+        let p = PathPatterns::parse(" , ").unwrap();
+        assert!(p.is_empty());
+        assert!(!p.matches("/"));
+    }
+
+    #[test]
+    fn refuses_malformed_patterns() {
+        for (list, pos) in [
+            ("public", 1),
+            ("/ok,/a*b", 2),
+            ("/ok,/x/*/y", 2),
+            ("/a b", 1),
+            ("/a?x=1", 1),
+            ("/*/x", 1),
+        ] {
+            let err = PathPatterns::parse(list).unwrap_err();
+            assert_eq!(err.position, pos, "{list}");
+        }
+    }
+
+    #[test]
+    fn decodes_percent_escapes_before_matching() {
+        let never = PathPatterns::parse("/admin/*").unwrap();
+        assert!(never.matches(&decode_path("/%61dmin/users")));
+        assert_eq!(decode_path("/a%2Fb"), "/a/b");
+        assert_eq!(decode_path("/bad%zz"), "/bad%zz");
+        assert_eq!(decode_path("/trunc%4"), "/trunc%4");
+        assert_eq!(decode_path("/bin%ff"), "/bin%ff");
+    }
+}
