@@ -1,1 +1,383 @@
-//! TODO
+//! The protected-request decision: request facts + configuration + verification outcome +
+//! deny-list state + the current time -> what to do, and the audit event that says so.
+//!
+//! The adapters gather the facts (which need I/O: JWKS, KV) and carry out the decision
+//! (which needs a runtime: fetch, responses); every rule of who gets in lives here.
+
+use serde_json::{json, Value};
+
+use crate::audit::{AuditEvent, Level};
+use crate::bypass::BypassMode;
+use crate::config::{Config, Impact};
+use crate::paths::PathPatterns;
+use crate::token::{SessionClaims, TokenError, Verification};
+
+/// `x-clerk-auth-status`: `signed-in`, `bypassed` or `signed-out`.
+pub const HEADER_AUTH_STATUS: &str = "x-clerk-auth-status";
+/// `x-clerk-auth-reason`: the reason code of a signed-out answer.
+pub const HEADER_AUTH_REASON: &str = "x-clerk-auth-reason";
+/// `x-clerk-user-id`.
+pub const HEADER_USER_ID: &str = "x-clerk-user-id";
+/// `x-clerk-session-id`.
+pub const HEADER_SESSION_ID: &str = "x-clerk-session-id";
+/// `x-clerk-org-id`.
+pub const HEADER_ORG_ID: &str = "x-clerk-org-id";
+/// `x-clerk-org-role`.
+pub const HEADER_ORG_ROLE: &str = "x-clerk-org-role";
+
+/// The reason when a request carries no token at all (as `@clerk/backend`).
+pub const REASON_NO_TOKEN: &str = "session-token-and-uat-missing";
+/// The reason of a 500 answer while the configuration is broken.
+pub const REASON_MISCONFIGURED: &str = "misconfigured";
+
+/// Whether an incoming header is one of ours and must be removed before forwarding, so a
+/// client can never claim an identity.
+pub fn is_identity_header(name: &str) -> bool {
+    name.len() >= 8 && name[..8].eq_ignore_ascii_case("x-clerk-")
+}
+
+/// Which handler a request goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /__clerk/health`.
+    Health,
+    /// `POST /__clerk/webhooks`.
+    Webhooks,
+    /// `POST /__clerk/admin/revoke`.
+    AdminRevoke,
+    /// `POST /__clerk/admin/restore`.
+    AdminRestore,
+    /// Any other `/__clerk/*` path: 404, never forwarded, never public, never bypassed.
+    ClerkNotFound,
+    /// `CLERK_PUBLIC_PATHS`: forwarded without a check.
+    Public,
+    /// Everything else.
+    Protected,
+}
+
+/// Routes a request by its percent-decoded path. Methods are checked by the handlers so
+/// that a wrong one gets a 405 naming the right one.
+pub fn route(config: &Config, path: &str) -> Route {
+    match path {
+        "/__clerk/health" => Route::Health,
+        "/__clerk/webhooks" => Route::Webhooks,
+        "/__clerk/admin/revoke" => Route::AdminRevoke,
+        "/__clerk/admin/restore" => Route::AdminRestore,
+        _ if PathPatterns::clerk_routes().matches(path) => Route::ClerkNotFound,
+        _ if config.public_paths.matches(path) => Route::Public,
+        _ => Route::Protected,
+    }
+}
+
+/// Whether the adapter should verify the token at all: not while token checking is
+/// misconfigured (the answer is 500, or an open bypass, either way).
+pub fn needs_verification(config: &Config) -> bool {
+    !config.has_problems(Impact::Auth)
+}
+
+/// A deny-list entry that matched the token's identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenyListHit {
+    /// The session was revoked (`session-revoked`).
+    Session,
+    /// The user was revoked or locked out (`user-revoked`).
+    User,
+}
+
+impl DenyListHit {
+    /// The reason code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Session => "session-revoked",
+            Self::User => "user-revoked",
+        }
+    }
+}
+
+/// The facts of the request the decision needs.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestFacts<'a> {
+    /// HTTP method.
+    pub method: &'a str,
+    /// Percent-decoded path (see [`crate::paths::decode_path`]).
+    pub path: &'a str,
+    /// The full original URL, used only as the sign-in redirect target.
+    pub url: &'a str,
+    /// `Sec-Fetch-Dest`.
+    pub sec_fetch_dest: Option<&'a str>,
+    /// `Accept`.
+    pub accept: Option<&'a str>,
+}
+
+impl RequestFacts<'_> {
+    /// A browser navigation, which gets a redirect rather than a JSON 401.
+    fn is_document_request(&self) -> bool {
+        self.method.eq_ignore_ascii_case("GET")
+            && (self
+                .sec_fetch_dest
+                .is_some_and(|d| d.eq_ignore_ascii_case("document"))
+                || self.accept.is_some_and(|a| a.contains("text/html")))
+    }
+}
+
+/// How a forwarded request is marked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthStatus {
+    /// A valid token.
+    SignedIn,
+    /// Let through by the emergency bypass in this mode.
+    Bypassed(BypassMode),
+}
+
+/// What to do with a protected request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Forward to the origin with these identity headers.
+    Forward {
+        /// `signed-in` or `bypassed`.
+        status: AuthStatus,
+        /// The identity, when a token established it.
+        identity: Option<SessionClaims>,
+    },
+    /// Refuse: 401 JSON, or 307 to the sign-in page for a document request.
+    SignedOut {
+        /// The reason code.
+        reason: &'static str,
+        /// `CLERK_SIGN_IN_URL?redirect_url=<original URL>` for document requests.
+        redirect_to: Option<String>,
+    },
+    /// 500: token checking is misconfigured.
+    Misconfigured {
+        /// The variables at fault (names only).
+        variables: Vec<&'static str>,
+    },
+}
+
+impl Decision {
+    /// The HTTP status the client sees when not forwarded (`None` when forwarded).
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Forward { .. } => None,
+            Self::SignedOut {
+                redirect_to: Some(_),
+                ..
+            } => Some(307),
+            Self::SignedOut { .. } => Some(401),
+            Self::Misconfigured { .. } => Some(500),
+        }
+    }
+
+    /// Request headers to set on the forwarded request (after removing every incoming
+    /// `x-clerk-*` header).
+    pub fn forward_headers(&self) -> Vec<(&'static str, String)> {
+        let Self::Forward { status, identity } = self else {
+            return Vec::new();
+        };
+        let status = match status {
+            AuthStatus::SignedIn => "signed-in",
+            AuthStatus::Bypassed(_) => "bypassed",
+        };
+        let mut headers = vec![(HEADER_AUTH_STATUS, status.to_owned())];
+        if let Some(id) = identity {
+            headers.push((HEADER_USER_ID, id.user_id.clone()));
+            for (name, value) in [
+                (HEADER_SESSION_ID, &id.session_id),
+                (HEADER_ORG_ID, &id.org_id),
+                (HEADER_ORG_ROLE, &id.org_role),
+            ] {
+                if let Some(v) = value {
+                    headers.push((name, v.clone()));
+                }
+            }
+        }
+        headers
+    }
+
+    /// Response headers and JSON body of a refusal (`None` when forwarded).
+    pub fn refusal(&self) -> Option<Refusal> {
+        match self {
+            Self::Forward { .. } => None,
+            Self::SignedOut {
+                reason,
+                redirect_to,
+            } => Some(Refusal {
+                status: self.status().unwrap_or(401),
+                headers: vec![
+                    (HEADER_AUTH_STATUS, "signed-out".to_owned()),
+                    (HEADER_AUTH_REASON, (*reason).to_owned()),
+                ]
+                .into_iter()
+                .chain(redirect_to.iter().map(|l| ("location", l.clone())))
+                .collect(),
+                body: json!({ "error": "unauthenticated", "reason": reason }),
+            }),
+            Self::Misconfigured { variables } => Some(Refusal {
+                status: 500,
+                headers: vec![
+                    (HEADER_AUTH_STATUS, "signed-out".to_owned()),
+                    (HEADER_AUTH_REASON, REASON_MISCONFIGURED.to_owned()),
+                ],
+                body: json!({
+                    "error": REASON_MISCONFIGURED,
+                    "reason": REASON_MISCONFIGURED,
+                    "variables": variables,
+                    "message": "the auth layer refuses requests until its configuration is \
+                        fixed: see the config.invalid audit lines and GET /__clerk/health",
+                }),
+            }),
+        }
+    }
+}
+
+/// A refusal ready to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    /// 401, 307 or 500.
+    pub status: u16,
+    /// Response headers.
+    pub headers: Vec<(&'static str, String)>,
+    /// JSON body.
+    pub body: Value,
+}
+
+/// A decision and the audit event it leaves (if any); the adapter adds the request context.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// What to do.
+    pub decision: Decision,
+    /// What to log.
+    pub audit: Option<AuditEvent>,
+}
+
+/// Decides a protected request.
+pub fn decide(
+    config: &Config,
+    facts: &RequestFacts<'_>,
+    verification: &Verification,
+    deny_hit: Option<DenyListHit>,
+    now_ms: i64,
+) -> Outcome {
+    let bypass = config.bypass.mode_for(facts.path, now_ms);
+    let identity = verification.identity();
+
+    if !needs_verification(config) && bypass != BypassMode::Open {
+        let variables = config.auth_problems().map(|p| p.variable).collect();
+        return refuse(Decision::Misconfigured { variables }, identity);
+    }
+    if let Some(hit) = deny_hit {
+        // Deny-listed identities are refused in every mode, bypass included: revoking a
+        // compromised session must hold during an incident too.
+        return signed_out(config, facts, hit.code(), identity);
+    }
+    match (verification, bypass) {
+        (Verification::Verified(claims), BypassMode::Open) => {
+            bypassed(config, BypassMode::Open, Some(claims.clone()))
+        }
+        (Verification::Verified(claims), _) => {
+            let audit = config.audit_allowed.then(|| {
+                with_identity(AuditEvent::new(Level::Info, "auth.allowed"), Some(claims))
+                    .text("status", "signed-in")
+            });
+            Outcome {
+                decision: Decision::Forward {
+                    status: AuthStatus::SignedIn,
+                    identity: Some(claims.clone()),
+                },
+                audit,
+            }
+        }
+        (
+            Verification::Rejected {
+                error: TokenError::Expired,
+                signed: Some(claims),
+            },
+            BypassMode::Grace,
+        ) if config.bypass.within_grace(claims.expires_at, now_ms) => {
+            bypassed(config, BypassMode::Grace, Some(claims.clone()))
+        }
+        (_, BypassMode::Open) => bypassed(config, BypassMode::Open, None),
+        (Verification::NoToken, _) => signed_out(config, facts, REASON_NO_TOKEN, None),
+        (Verification::Rejected { error, signed }, _) => {
+            signed_out(config, facts, error.code(), signed.as_ref())
+        }
+    }
+}
+
+fn with_identity(event: AuditEvent, identity: Option<&SessionClaims>) -> AuditEvent {
+    match identity {
+        Some(c) => event
+            .text("user_id", &c.user_id)
+            .opt_text("session_id", c.session_id.as_deref()),
+        None => event,
+    }
+}
+
+fn bypassed(config: &Config, mode: BypassMode, identity: Option<SessionClaims>) -> Outcome {
+    let audit = with_identity(AuditEvent::new(Level::Warn, "auth.bypassed"), identity.as_ref())
+        .text("mode", mode.name())
+        .value(
+            "bypass_reason",
+            config
+                .bypass
+                .reason
+                .as_deref()
+                .map_or(Value::Null, |r| Value::String(crate::audit::clean_text(r, 500))),
+        )
+        .value(
+            "until",
+            config
+                .bypass
+                .until_ms
+                .map_or(Value::Null, |u| Value::String(crate::rfc3339::format_millis(u))),
+        )
+        .text("status", "bypassed");
+    Outcome {
+        decision: Decision::Forward {
+            status: AuthStatus::Bypassed(mode),
+            identity,
+        },
+        audit: Some(audit),
+    }
+}
+
+fn signed_out(
+    config: &Config,
+    facts: &RequestFacts<'_>,
+    reason: &'static str,
+    identity: Option<&SessionClaims>,
+) -> Outcome {
+    let redirect_to = config
+        .sign_in_url
+        .as_deref()
+        .filter(|_| facts.is_document_request())
+        // Never redirect the sign-in page to itself.
+        .filter(|url| !(url.starts_with('/') && url.split('?').next() == Some(facts.path)))
+        .map(|url| {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            format!(
+                "{url}{sep}redirect_url={}",
+                crate::clerk_api::encode_component(facts.url)
+            )
+        });
+    refuse(
+        Decision::SignedOut {
+            reason,
+            redirect_to,
+        },
+        identity,
+    )
+}
+
+fn refuse(decision: Decision, identity: Option<&SessionClaims>) -> Outcome {
+    let reason = match &decision {
+        Decision::SignedOut { reason, .. } => reason,
+        _ => REASON_MISCONFIGURED,
+    };
+    let audit = with_identity(AuditEvent::new(Level::Warn, "auth.denied"), identity)
+        .text("reason", reason)
+        .value("status", decision.status().map_or(Value::Null, Value::from));
+    Outcome {
+        decision,
+        audit: Some(audit),
+    }
+}
