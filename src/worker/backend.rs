@@ -1,0 +1,126 @@
+//! Clerk Backend API calls from the Worker: the I/O half of [`crate::clerk_api`], which owns
+//! the requests, the response shapes and the retry policy.
+
+use std::time::Duration;
+
+use ::worker::{AbortSignal, Delay, Fetch, Headers, Method, Request, RequestInit};
+
+use crate::clerk_api::{
+    request_url, ApiCall, ApiOutcome, ApiRequest, CallError, CallProgress, ATTEMPT_TIMEOUT_MS,
+};
+use crate::config::Config;
+use crate::keys::{self, KeyError, VerifyingKey};
+use crate::token::TokenError;
+
+/// Why the JWKS could not be refreshed.
+#[derive(Debug)]
+pub enum JwksProblem {
+    /// No `CLERK_SECRET_KEY`.
+    NoSecretKey,
+    /// Clerk did not answer, or answered an error.
+    Unavailable(String),
+    /// Clerk answered something that is not a usable key set.
+    Invalid(KeyError),
+}
+
+impl JwksProblem {
+    /// The reason code recorded with `keys.refresh_failed`.
+    pub fn code(&self) -> &'static str {
+        self.code_error().code()
+    }
+
+    /// The token error a request gets when no key is available at all.
+    pub fn code_error(&self) -> TokenError {
+        match self {
+            Self::Invalid(_) => TokenError::JwkRemoteInvalid,
+            Self::NoSecretKey | Self::Unavailable(_) => TokenError::JwkRemoteFailedToLoad,
+        }
+    }
+}
+
+impl std::fmt::Display for JwksProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoSecretKey => f.write_str("CLERK_SECRET_KEY is not set"),
+            Self::Unavailable(why) => write!(f, "GET /v1/jwks failed: {why}"),
+            Self::Invalid(why) => write!(f, "GET /v1/jwks: {why}"),
+        }
+    }
+}
+
+/// Fetches the JWKS with one attempt: this runs on a request's path, and the cache's fetch
+/// interval already spaces out retries.
+pub async fn fetch_jwks(config: &Config) -> Result<Vec<VerifyingKey>, JwksProblem> {
+    let outcome = send_once(config, &ApiRequest::jwks())
+        .await
+        .ok_or(JwksProblem::NoSecretKey)?;
+    match outcome {
+        ApiOutcome::Response { status, body, .. } if (200..300).contains(&status) => {
+            keys::parse_jwks(body.as_bytes()).map_err(JwksProblem::Invalid)
+        }
+        ApiOutcome::Response { status, .. } => {
+            Err(JwksProblem::Unavailable(format!("HTTP {status}")))
+        }
+        ApiOutcome::Timeout => Err(JwksProblem::Unavailable(format!(
+            "no answer within {ATTEMPT_TIMEOUT_MS} ms"
+        ))),
+        ApiOutcome::NetworkError(why) => Err(JwksProblem::Unavailable(why)),
+    }
+}
+
+/// One logical call with the retry policy of [`ApiCall`] (429 `Retry-After`, 5xx, timeouts;
+/// bounded so a Worker never hangs).
+pub async fn call(config: &Config, request: ApiRequest) -> Result<String, CallError> {
+    let mut call = ApiCall::new(request);
+    loop {
+        let Some(outcome) = send_once(config, call.request()).await else {
+            return Err(CallError::NotAttempted);
+        };
+        match call.on_outcome(outcome) {
+            CallProgress::Finished(result) => return result,
+            CallProgress::RetryAfter(ms) => Delay::from(Duration::from_millis(ms)).await,
+        }
+    }
+}
+
+/// Sends one attempt with a timeout. `None` when no secret key is configured.
+async fn send_once(config: &Config, request: &ApiRequest) -> Option<ApiOutcome> {
+    let secret = config.secret_key.as_ref()?;
+    let headers = Headers::new();
+    for (name, value) in request.headers(secret.expose()) {
+        headers.set(name, &value).ok()?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(match request.method {
+        crate::clerk_api::Method::Get => Method::Get,
+        crate::clerk_api::Method::Post => Method::Post,
+    })
+    .with_headers(headers);
+    if let Some(body) = &request.body {
+        init.with_body(Some(body.as_str().into()));
+    }
+    let url = request_url(&config.api_url, request);
+    let Ok(req) = Request::new_with_init(&url, &init) else {
+        return Some(ApiOutcome::NetworkError("invalid CLERK_API_URL".into()));
+    };
+    let timeout = u32::try_from(ATTEMPT_TIMEOUT_MS).unwrap_or(u32::MAX);
+    let signal = AbortSignal::from(web_sys::AbortSignal::timeout_with_u32(timeout));
+    let mut response = match Fetch::Request(req).send_with_signal(&signal).await {
+        Ok(r) => r,
+        Err(_) if signal.aborted() => return Some(ApiOutcome::Timeout),
+        // The error text can quote the URL; only say what kind of failure it was.
+        Err(_) => return Some(ApiOutcome::NetworkError("connection failed".into())),
+    };
+    let status = response.status_code();
+    let retry_after = response.headers().get("retry-after").ok().flatten();
+    let body = match response.text().await {
+        Ok(body) => body,
+        Err(_) if signal.aborted() => return Some(ApiOutcome::Timeout),
+        Err(_) => String::new(),
+    };
+    Some(ApiOutcome::Response {
+        status,
+        body,
+        retry_after,
+    })
+}

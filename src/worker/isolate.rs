@@ -1,0 +1,76 @@
+//! Per-isolate state: the parsed configuration, the JWKS cache and the deny-list cache.
+//!
+//! An isolate serves many requests concurrently on one thread, so the state lives in a
+//! thread-local and no `RefCell` borrow is ever held across an `.await` (that would panic
+//! the next request that touches it).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use ::worker::Env;
+
+use crate::audit::{AuditEvent, Level};
+use crate::config::Config;
+use crate::keys::JwksCache;
+
+use super::denylist::DenyCache;
+
+/// What the isolate keeps between requests.
+pub struct IsolateState {
+    /// The configuration, parsed on the first request.
+    pub config: Config,
+    /// Fetched JWKS keys and refresh policy.
+    pub jwks: RefCell<JwksCache>,
+    /// Recently read deny-list entries.
+    pub deny: RefCell<DenyCache>,
+}
+
+thread_local! {
+    static STATE: RefCell<Option<Rc<IsolateState>>> = const { RefCell::new(None) };
+}
+
+/// The isolate state, parsing the configuration (and logging its problems) on first use.
+pub fn state(env: &Env, now_ms: i64) -> Rc<IsolateState> {
+    if let Some(state) = STATE.with(|s| s.borrow().clone()) {
+        return state;
+    }
+    let config = Config::from_env(&|name: &str| read_var(env, name));
+    for problem in &config.problems {
+        super::emit(
+            &AuditEvent::new(Level::Error, "config.invalid")
+                .text("variable", problem.variable)
+                .text("problem", &problem.problem),
+            None,
+            now_ms,
+        );
+    }
+    let state = Rc::new(IsolateState {
+        config,
+        jwks: RefCell::new(JwksCache::new()),
+        deny: RefCell::new(DenyCache::default()),
+    });
+    STATE.with(|s| *s.borrow_mut() = Some(state.clone()));
+    state
+}
+
+/// A `[vars]` value or a secret, as a string.
+fn read_var(env: &Env, name: &str) -> Option<String> {
+    env.var(name)
+        .map(|v| v.to_string())
+        .or_else(|_| env.secret(name).map(|s| s.to_string()))
+        .ok()
+}
+
+/// The current time in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    i64::try_from(::worker::Date::now().as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A request id for requests without `cf-ray` (local dev, tests): 16 random hex digits.
+pub fn new_request_id() -> String {
+    let mut bytes = [0u8; 8];
+    if getrandom::getrandom(&mut bytes).is_err() {
+        return format!("local-{}", now_ms());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

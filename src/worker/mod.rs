@@ -1,0 +1,104 @@
+//! Cloudflare Worker adapter (feature `worker`): routes, KV, D1, fetch and logging.
+//!
+//! Everything here translates between workers-rs and the pure core: it gathers request
+//! facts, performs the I/O the core asks for (JWKS, deny-list, Backend API, D1) and turns
+//! decisions into responses and audit lines. No auth rule lives in this module tree.
+//!
+//! A panic aborts the isolate, so every handler returns `Result` and [`fetch`] turns an
+//! unexpected error into a JSON 500 that fails closed.
+
+mod backend;
+mod denylist;
+mod health;
+mod isolate;
+mod protect;
+
+use ::worker::{event, Context, Env, Request, Response, Result};
+use serde_json::{json, Value};
+
+use crate::audit::{AuditEvent, Level, RequestContext};
+use crate::decision::{route, Route};
+use crate::paths::decode_path;
+
+/// The Worker entry point.
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let now = isolate::now_ms();
+    let request = request_context(&req);
+    let state = isolate::state(&env, now);
+    let path = decode_path(&req.path());
+    let outcome = match route(&state.config, &path) {
+        Route::Health => health::handle(&req, &state, now),
+        Route::Protected => protect::handle(req, &env, &state, &request, &path, now).await,
+        Route::Public => protect::forward_public(req, &state).await,
+        Route::ClerkNotFound | Route::Webhooks | Route::AdminRevoke | Route::AdminRestore => {
+            json_response(
+                404,
+                &json!({"error": "not-found", "message": "no such /__clerk route"}),
+            )
+        }
+    };
+    outcome.or_else(|e| {
+        // Only the error's kind reaches the log: its text could quote a header.
+        emit(
+            &AuditEvent::new(Level::Error, "worker.error")
+                .text("reason", "internal-error")
+                .text("detail", error_kind(&e)),
+            Some(&request),
+            now,
+        );
+        json_response(
+            500,
+            &json!({
+                "error": "internal-error",
+                "message": "the edge auth layer failed; the request was not forwarded. \
+                            See the worker.error audit line with this request_id.",
+                "request_id": request.request_id,
+            }),
+        )
+    })
+}
+
+/// The request facts every audit line carries.
+fn request_context(req: &Request) -> RequestContext {
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let request_id = header("cf-ray").unwrap_or_else(isolate::new_request_id);
+    let ip = header("cf-connecting-ip")
+        .or_else(|| {
+            header("x-forwarded-for").and_then(|v| v.split(',').next().map(|s| s.trim().to_owned()))
+        })
+        .unwrap_or_default();
+    RequestContext::new(
+        &request_id,
+        req.method().as_ref(),
+        &req.path(),
+        &ip,
+        &header("user-agent").unwrap_or_default(),
+    )
+}
+
+/// Writes one audit line to the Worker log (Workers Logs, Logpush and `wrangler tail`).
+fn emit(event: &AuditEvent, request: Option<&RequestContext>, now_ms: i64) {
+    let line = match request {
+        Some(r) => event.clone().with_request(r).to_line(now_ms),
+        None => event.to_line(now_ms),
+    };
+    ::worker::console_log!("{}", line);
+}
+
+/// A JSON response with `cache-control: no-store` (auth answers must never be cached).
+fn json_response(status: u16, body: &Value) -> Result<Response> {
+    let mut response = Response::from_json(body)?.with_status(status);
+    response.headers_mut().set("cache-control", "no-store")?;
+    Ok(response)
+}
+
+/// A coarse, log-safe description of a workers-rs error.
+fn error_kind(e: &::worker::Error) -> &'static str {
+    match e {
+        ::worker::Error::Json(_) | ::worker::Error::SerdeJsonError(_) => "json",
+        ::worker::Error::KvError(_) => "kv",
+        ::worker::Error::RustError(_) => "rust",
+        _ => "runtime",
+    }
+}

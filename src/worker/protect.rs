@@ -1,0 +1,209 @@
+//! Protected and public requests: find and verify the token, consult the deny-list, decide,
+//! then forward with identity headers or answer the refusal.
+
+use ::worker::{
+    Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response, Result,
+};
+use wasm_bindgen::JsValue;
+
+use crate::audit::{AuditEvent, Level, RequestContext};
+use crate::config::{Config, KeyConfig};
+use crate::decision::{decide, is_identity_header, needs_verification, RequestFacts};
+use crate::keys::FetchDecision;
+use crate::token::{
+    decode, find_session_token, verify_session_token, ClaimRules, CookieContext, KeySource,
+    TokenError, Verification,
+};
+
+use super::isolate::IsolateState;
+use super::{backend, denylist, emit, json_response};
+
+/// A protected request.
+pub async fn handle(
+    req: Request,
+    env: &Env,
+    state: &IsolateState,
+    request: &RequestContext,
+    path: &str,
+    now: i64,
+) -> Result<Response> {
+    let config = &state.config;
+    let verification = if needs_verification(config) {
+        verify(&req, state, request, now).await
+    } else {
+        Verification::NoToken
+    };
+    let deny_hit = match verification.identity() {
+        Some(identity) => denylist::check(env, state, identity, now).await?,
+        None => None,
+    };
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let url = req.url()?;
+    let (sec_fetch_dest, accept) = (header("sec-fetch-dest"), header("accept"));
+    let method = req.method();
+    let facts = RequestFacts {
+        method: method.as_ref(),
+        path,
+        url: url.as_str(),
+        sec_fetch_dest: sec_fetch_dest.as_deref(),
+        accept: accept.as_deref(),
+    };
+    let outcome = decide(config, &facts, &verification, deny_hit, now);
+    if let Some(event) = &outcome.audit {
+        emit(event, Some(request), now);
+    }
+    match outcome.decision.refusal() {
+        Some(refusal) => {
+            let mut response = json_response(refusal.status, &refusal.body)?;
+            for (name, value) in &refusal.headers {
+                response.headers_mut().set(name, value)?;
+            }
+            Ok(response)
+        }
+        None => forward(req, config, &outcome.decision.forward_headers()).await,
+    }
+}
+
+/// A `CLERK_PUBLIC_PATHS` request: forwarded without a check, but still stripped of
+/// client-supplied `x-clerk-*` headers.
+pub async fn forward_public(req: Request, state: &IsolateState) -> Result<Response> {
+    forward(req, &state.config, &[]).await
+}
+
+/// Finds and verifies the request's session token.
+async fn verify(
+    req: &Request,
+    state: &IsolateState,
+    request: &RequestContext,
+    now: i64,
+) -> Verification {
+    let config = &state.config;
+    let authorization = req.headers().get("authorization").ok().flatten();
+    let cookie = req.headers().get("cookie").ok().flatten();
+    let pk = config.publishable_key.as_ref();
+    let cookies = CookieContext {
+        suffix: pk.map(|p| p.cookie_suffix.as_str()),
+        frontend_api: pk.map(|p| p.frontend_api.as_str()),
+        production: pk.is_some_and(|p| p.production),
+        now_ms: now,
+    };
+    let Some((token, _)) =
+        find_session_token(authorization.as_deref(), cookie.as_deref(), &cookies)
+    else {
+        return Verification::NoToken;
+    };
+    let rules = ClaimRules {
+        authorized_parties: &config.authorized_parties,
+        clock_skew_ms: config.clock_skew_ms,
+        now_ms: now,
+    };
+    match &config.keys {
+        KeyConfig::Pem(key) => verify_session_token(&token, KeySource::Pem(key), &rules),
+        KeyConfig::Jwks => {
+            let kid = match decode(&token) {
+                Ok(decoded) => decoded.kid().map(str::to_owned),
+                Err(error) => {
+                    return Verification::Rejected {
+                        error,
+                        signed: None,
+                    }
+                }
+            };
+            if let Err(error) = refresh_jwks(state, kid.as_deref(), request, now).await {
+                return Verification::Rejected {
+                    error,
+                    signed: None,
+                };
+            }
+            let key = state.jwks.borrow().find(kid.as_deref()).cloned();
+            verify_session_token(&token, KeySource::Jwks(key.as_ref()), &rules)
+        }
+        KeyConfig::None => Verification::Rejected {
+            error: TokenError::JwkFailedToResolve,
+            signed: None,
+        },
+    }
+}
+
+/// Fetches the JWKS when the cache policy says so. Fails only when no keys at all are
+/// available; a failed refresh with keys cached keeps them (and health says `degraded`).
+async fn refresh_jwks(
+    state: &IsolateState,
+    kid: Option<&str>,
+    request: &RequestContext,
+    now: i64,
+) -> std::result::Result<(), TokenError> {
+    let due = state.jwks.borrow().needs_fetch(kid, now) == FetchDecision::Fetch;
+    let mut failure = None;
+    if due {
+        state.jwks.borrow_mut().record_attempt(now);
+        match backend::fetch_jwks(&state.config).await {
+            Ok(keys) => state.jwks.borrow_mut().record_success(keys, now),
+            Err(problem) => {
+                emit(
+                    &AuditEvent::new(Level::Error, "keys.refresh_failed")
+                        .text("reason", problem.code())
+                        .text("problem", &problem.to_string()),
+                    Some(request),
+                    now,
+                );
+                state
+                    .jwks
+                    .borrow_mut()
+                    .record_failure(problem.to_string(), now);
+                failure = Some(problem.code_error());
+            }
+        }
+    }
+    if state.jwks.borrow().has_keys() {
+        Ok(())
+    } else {
+        Err(failure.unwrap_or(TokenError::JwkRemoteFailedToLoad))
+    }
+}
+
+/// Sends the request on to the origin: `ORIGIN_URL` + path + query, or the request's own
+/// URL. Incoming `x-clerk-*` headers are always removed first, then ours are set.
+async fn forward(
+    req: Request,
+    config: &Config,
+    set: &[(&'static str, String)],
+) -> Result<Response> {
+    let url = req.url()?;
+    let target = match &config.origin_url {
+        Some(origin) => {
+            let query = url.query().map(|q| format!("?{q}")).unwrap_or_default();
+            format!("{origin}{}{query}", url.path())
+        }
+        None => url.to_string(),
+    };
+    let headers = Headers::new();
+    for (name, value) in req.headers().entries() {
+        if !is_identity_header(&name) {
+            headers.append(&name, &value)?;
+        }
+    }
+    for (name, value) in set {
+        headers.set(name, value)?;
+    }
+    let method = req.method();
+    let mut init = RequestInit::new();
+    init.with_method(method.clone())
+        .with_headers(headers)
+        // Redirects from the origin go back to the client untouched.
+        .with_redirect(RequestRedirect::Manual);
+    if !matches!(method, Method::Get | Method::Head) {
+        init.with_body(req.inner().body().map(JsValue::from));
+    }
+    let upstream = Request::new_with_init(&target, &init)?;
+    match Fetch::Request(upstream).send().await {
+        Ok(response) => Ok(response),
+        Err(_) => json_response(
+            502,
+            &serde_json::json!({
+                "error": "origin-unreachable",
+                "message": "the request was authorised but the origin did not answer; check ORIGIN_URL",
+            }),
+        ),
+    }
+}
