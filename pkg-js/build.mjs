@@ -1,0 +1,68 @@
+#!/usr/bin/env node
+// Builds pkg-js/dist from the crate (feature `js`): `npm --prefix pkg-js run build`.
+//   1. cargo build --release --target wasm32-unknown-unknown --no-default-features --features js --lib
+//   2. wasm-bindgen --target web (one glue for both entries; each entry calls initSync itself)
+//   3. patch the glue's `instanceof WebAssembly.Module` check to be realm-independent
+//      (Next's edge sandbox hands over a Module from another realm)
+//   4. npm binaryen's wasm-opt -Oz (never Debian's: too old for this wasm)
+// Needs the toolchain of scripts/install-toolchain.sh: wasm-bindgen on PATH (or
+// WASM_BINDGEN_BIN) matching Cargo.lock, and the root `npm install` (binaryen).
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
+
+const pkgDir = dirname(fileURLToPath(import.meta.url));
+const root = dirname(pkgDir);
+const dist = join(pkgDir, "dist");
+const name = "clerk_edge_guard";
+
+function run(cmd, args, opts = {}) {
+  console.error(`[pkg-js] ${cmd} ${args.join(" ")}`);
+  execFileSync(cmd, args, { stdio: "inherit", cwd: root, ...opts });
+}
+
+const cargoTarget = process.env.CARGO_TARGET_DIR ?? join(root, "target");
+run("cargo", [
+  "build", "--release", "--target", "wasm32-unknown-unknown",
+  "--no-default-features", "--features", "js", "--lib",
+]);
+const rawWasm = join(cargoTarget, "wasm32-unknown-unknown", "release", `${name}.wasm`);
+
+rmSync(dist, { recursive: true, force: true });
+mkdirSync(dist, { recursive: true });
+run(process.env.WASM_BINDGEN_BIN || "wasm-bindgen", [
+  rawWasm, "--out-dir", dist, "--out-name", name,
+  "--target", "web", "--omit-default-module-path", "--no-typescript",
+]);
+
+// Realm-independent WebAssembly.Module check (TOOLCHAIN pitfall 6). Fail loudly if a
+// wasm-bindgen upgrade changes the generated code, rather than ship an unpatched glue.
+const gluePath = join(dist, `${name}.js`);
+const glue = readFileSync(gluePath, "utf8");
+const needle = "instanceof WebAssembly.Module";
+const realmFree = (subject) =>
+  `(Object.prototype.toString.call(${subject}) === "[object WebAssembly.Module]")`;
+const patched = glue.replace(/([A-Za-z_$][\w$]*) instanceof WebAssembly\.Module/g, (_, subject) =>
+  realmFree(subject),
+);
+if (patched === glue || patched.includes(needle)) {
+  throw new Error(`[pkg-js] could not patch every '${needle}' in ${gluePath}`);
+}
+writeFileSync(gluePath, patched);
+
+const wasmPath = join(dist, `${name}_bg.wasm`);
+const wasmOpt = process.env.WASM_OPT_BIN || join(root, "node_modules", "binaryen", "bin", "wasm-opt");
+if (!existsSync(wasmOpt)) throw new Error(`[pkg-js] ${wasmOpt} missing: run npm install at the repo root`);
+// The features rustc's wasm32 target emits; explicit so newer binaryen encodings never appear.
+const features = [
+  "mutable-globals", "sign-ext", "nontrapping-float-to-int", "bulk-memory",
+  "multivalue", "reference-types",
+].map((f) => `--enable-${f}`);
+run(wasmOpt, [wasmPath, "-Oz", "--strip-debug", "--strip-producers", ...features, "-o", wasmPath]);
+
+const bytes = readFileSync(wasmPath);
+console.error(
+  `[pkg-js] ${wasmPath}: ${statSync(wasmPath).size} bytes raw, ${gzipSync(bytes, { level: 9 }).length} bytes gzip`,
+);

@@ -1,0 +1,9 @@
+// Edge entry (Next.js edge middleware, Vercel Edge, workerd): the bundler hands over the
+// compiled WebAssembly.Module for a `?module` import; no fetch, no fs, no async init.
+// The wasm is imported relatively: Turbopack does not follow `?module` through `exports`.
+import wasmModule from "./dist/clerk_edge_guard_bg.wasm?module";
+import { initSync } from "./dist/clerk_edge_guard.js";
+
+initSync({ module: wasmModule });
+
+export * from "./api.js";

@@ -1,0 +1,8 @@
+// Node entry (Node >= 20, ESM): compiles the wasm synchronously at import, so the package is
+// ready once imported. The API itself lives in api.js, shared with the edge entry.
+import { readFileSync } from "node:fs";
+import { initSync } from "./dist/clerk_edge_guard.js";
+
+initSync({ module: readFileSync(new URL("./dist/clerk_edge_guard_bg.wasm", import.meta.url)) });
+
+export * from "./api.js";
