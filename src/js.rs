@@ -52,7 +52,12 @@ pub fn verify_session_token_json(token: &str, options_json: &str, now_ms: f64) -
     let parties: Vec<String> = options
         .get("authorizedParties")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
     // As `@clerk/backend`: a finite number is used as given, anything else is the default.
     let clock_skew_ms = options
@@ -74,9 +79,17 @@ fn verify_with_options(token: &str, options: &Value, rules: &ClaimRules<'_>) -> 
         Ok(d) => d,
         Err(e) => return signed_out(e),
     };
-    let key = if let Some(pem) = options.get("jwtKey").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+    let key = if let Some(pem) = options
+        .get("jwtKey")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    {
         pem_key(pem)
-    } else if let Some(jwks) = options.get("jwks").and_then(|j| j.get("keys")).and_then(Value::as_array) {
+    } else if let Some(jwks) = options
+        .get("jwks")
+        .and_then(|j| j.get("keys"))
+        .and_then(Value::as_array)
+    {
         let wanted = decoded.kid();
         match jwks
             .iter()

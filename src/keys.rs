@@ -110,6 +110,17 @@ impl VerifyingKey {
         Some((key.n().to_bytes_be(), key.e().to_bytes_be()))
     }
 
+    /// A key that cannot be used: verifying with it fails as a failed WebCrypto import
+    /// does (`token-verification-failed`). Used where `@clerk/backend` would only discover
+    /// the problem at import time, e.g. a malformed `jwtKey` option.
+    pub fn unusable(error: KeyError) -> Self {
+        Self {
+            kid: None,
+            alg: None,
+            key: Err(error),
+        }
+    }
+
     fn from_rsa(kid: Option<String>, alg: Option<String>, key: RsaPublicKey) -> Self {
         let bits = key.n().bits();
         let key = StrongKey::try_from(key).map_err(|_| KeyError::WeakKey { bits });
