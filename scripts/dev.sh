@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Local demo with NO Clerk account: an echo origin on 127.0.0.1:8788 and the Worker
+# (`wrangler dev --env demo`, demo keys from wrangler.toml) on 127.0.0.1:8787.
+#
+#   bash scripts/dev.sh
+#   curl -i http://127.0.0.1:8787/__clerk/health
+#   curl -i http://127.0.0.1:8787/hello                                   # 401 signed-out
+#   curl -i -H "Authorization: Bearer $(node scripts/mint-demo-token.mjs)" http://127.0.0.1:8787/hello
+#
+# PORT / ORIGIN_PORT override the ports. Local KV and D1 state lives in .wrangler/state.
+set -euo pipefail
+# shellcheck source=scripts/env.sh
+. "$(dirname "$0")/env.sh"
+cd "$CEG_ROOT"
+
+PORT="${PORT:-8787}"
+ORIGIN_PORT="${ORIGIN_PORT:-8788}"
+
+if [ ! -x node_modules/.bin/wrangler ]; then
+  echo "dev: wrangler is not installed; run: bash scripts/install-toolchain.sh" >&2
+  exit 1
+fi
+
+echo "[dev] applying D1 migrations to the local demo database"
+wrangler d1 migrations apply CLERK_DB --local --env demo
+
+node demo/echo-origin.mjs "$ORIGIN_PORT" &
+origin_pid=$!
+trap 'kill "$origin_pid" 2>/dev/null || true' EXIT INT TERM
+
+cat <<HINT
+[dev] try:
+  curl -i http://127.0.0.1:$PORT/__clerk/health
+  curl -i -H "Authorization: Bearer \$(node scripts/mint-demo-token.mjs)" http://127.0.0.1:$PORT/hello
+HINT
+
+# Not exec: the trap above must stop the echo origin when wrangler exits.
+wrangler dev --env demo --local --ip 127.0.0.1 --port "$PORT" \
+  --var "ORIGIN_URL:http://127.0.0.1:$ORIGIN_PORT" "$@"
