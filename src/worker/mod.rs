@@ -7,11 +7,13 @@
 //! A panic aborts the isolate, so every handler returns `Result` and [`fetch`] turns an
 //! unexpected error into a JSON 500 that fails closed.
 
+mod admin;
 mod backend;
 mod denylist;
 mod health;
 mod isolate;
 mod protect;
+mod webhooks;
 
 use ::worker::{event, Context, Env, Request, Response, Result};
 use serde_json::{json, Value};
@@ -31,7 +33,10 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         Route::Health => health::handle(&req, &state, now),
         Route::Protected => protect::handle(req, &env, &state, &request, &path, now).await,
         Route::Public => protect::forward_public(req, &state).await,
-        Route::ClerkNotFound | Route::Webhooks | Route::AdminRevoke | Route::AdminRestore => {
+        Route::Webhooks => webhooks::handle(req, &env, &state, &request, now).await,
+        Route::AdminRevoke => admin::revoke(req, &env, &state, &request, now).await,
+        Route::AdminRestore => admin::restore(req, &env, &state, &request, now).await,
+        Route::ClerkNotFound => {
             json_response(
                 404,
                 &json!({"error": "not-found", "message": "no such /__clerk route"}),

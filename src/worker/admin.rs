@@ -1,0 +1,31 @@
+//! `POST /__clerk/admin/revoke` and `/restore` (being written).
+
+use ::worker::{Env, Request, Response, Result};
+use serde_json::json;
+
+use crate::audit::RequestContext;
+
+use super::isolate::IsolateState;
+use super::json_response;
+
+/// Revokes.
+pub async fn revoke(
+    _req: Request,
+    _env: &Env,
+    _state: &IsolateState,
+    _request: &RequestContext,
+    _now: i64,
+) -> Result<Response> {
+    json_response(501, &json!({"error": "not-implemented"}))
+}
+
+/// Restores.
+pub async fn restore(
+    _req: Request,
+    _env: &Env,
+    _state: &IsolateState,
+    _request: &RequestContext,
+    _now: i64,
+) -> Result<Response> {
+    json_response(501, &json!({"error": "not-implemented"}))
+}
