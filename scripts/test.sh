@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# THE test command (README): lint, native and wasm tests, both builds, then the JavaScript
+# and end-to-end tests against the real runtimes. Needs scripts/install-toolchain.sh first.
+#
+#   bash scripts/test.sh
+#
+# Stops at the first failing step and names it. The last line is always the plain
+# `N passed, N failed` summary that CI reads: test counts from cargo's `test result:` lines
+# and node's TAP `# pass`/`# fail` lines; a failed step that is not a test run (fmt, clippy,
+# a build) counts as one failure.
+set -uo pipefail
+# shellcheck source=scripts/env.sh
+. "$(dirname "$0")/env.sh"
+cd "$CEG_ROOT"
+
+logs="$(mktemp -d "${TMPDIR:-/tmp}/ceg-test.XXXXXX")"
+trap 'rm -rf "$logs"' EXIT
+passed=0
+failed=0
+started_all=$SECONDS
+
+summary() { echo "$passed passed, $failed failed"; }
+
+banner() { printf '\n==================== %s ====================\n' "$*"; }
+
+# Adds the counts of every `test result:` line of a cargo test log.
+count_cargo() {
+  local p f
+  p=$(sed -n 's/^test result: .* \([0-9][0-9]*\) passed; \([0-9][0-9]*\) failed.*/\1/p' "$1" | awk '{s+=$1} END {print s+0}')
+  f=$(sed -n 's/^test result: .* \([0-9][0-9]*\) passed; \([0-9][0-9]*\) failed.*/\2/p' "$1" | awk '{s+=$1} END {print s+0}')
+  passed=$((passed + p))
+  failed=$((failed + f))
+}
+
+# Adds the counts of node's TAP summary (`# pass N`, `# fail N`).
+count_tap() {
+  local p f
+  p=$(sed -n 's/^# pass \([0-9][0-9]*\)$/\1/p' "$1" | awk '{s+=$1} END {print s+0}')
+  f=$(sed -n 's/^# fail \([0-9][0-9]*\)$/\1/p' "$1" | awk '{s+=$1} END {print s+0}')
+  passed=$((passed + p))
+  failed=$((failed + f))
+}
+
+# step NAME COUNTER COMMAND...: runs COMMAND with its output on the terminal and in a log,
+# counts its tests with COUNTER (count_cargo, count_tap or none), stops the run on failure.
+step() {
+  local name="$1" counter="$2" log="$logs/step.log" started=$SECONDS status failed_before=$failed
+  shift 2
+  banner "$name"
+  : >"$log"
+  "$@" 2>&1 | tee "$log"
+  status=${PIPESTATUS[0]}
+  case "$counter" in
+    count_cargo) count_cargo "$log" ;;
+    count_tap) [ -f "$logs/node.tap" ] && count_tap "$logs/node.tap" ;;
+  esac
+  echo "---- $name: $([ "$status" -eq 0 ] && echo ok || echo "FAILED (exit $status)") in $((SECONDS - started)) s"
+  if [ "$status" -ne 0 ]; then
+    # A failed step that reported no failed test (fmt, clippy, a build, a runner that
+    # crashed or did not compile) counts as one failure.
+    [ "$failed" -gt "$failed_before" ] || failed=$((failed + 1))
+    echo
+    echo "test.sh: step '$name' failed; stopping (total $((SECONDS - started_all)) s)." >&2
+    summary
+    exit 1
+  fi
+}
+
+for tool in cargo wasm-bindgen wasm-bindgen-test-runner worker-build node; do
+  command -v "$tool" >/dev/null || {
+    echo "test.sh: $tool not found; run: bash scripts/install-toolchain.sh" >&2
+    failed=1
+    summary
+    exit 1
+  }
+done
+[ -x node_modules/.bin/wrangler ] || {
+  echo "test.sh: node_modules missing; run: bash scripts/install-toolchain.sh" >&2
+  failed=1
+  summary
+  exit 1
+}
+echo "node $(node --version), $(cargo --version), wasm-bindgen $(wasm-bindgen --version | awk '{print $2}')"
+
+step "cargo fmt --check" none cargo fmt --all -- --check
+step "clippy (native, all targets)" none cargo clippy --all-targets -- -D warnings
+step "clippy (wasm32, feature worker)" none \
+  cargo clippy --features worker --target wasm32-unknown-unknown -- -D warnings
+step "clippy (wasm32, feature js)" none \
+  cargo clippy --features js --target wasm32-unknown-unknown -- -D warnings
+step "cargo test (native)" count_cargo cargo test
+step "cargo test (wasm32, in Node)" count_cargo cargo test --target wasm32-unknown-unknown
+step "build the Worker (worker-build)" none bash scripts/build-worker.sh
+step "build pkg-js" none npm --prefix pkg-js run build --silent
+
+shopt -s nullglob
+node_tests=(tests/js/*.test.mjs tests/e2e/*.test.mjs tests/next/*.test.mjs)
+shopt -u nullglob
+if [ "${#node_tests[@]}" -gt 0 ]; then
+  # spec for people on the terminal, TAP into a file for the counts.
+  step "node --test (pkg-js, e2e in workerd, Next.js)" count_tap \
+    node --test --test-timeout=300000 \
+    --test-reporter=spec --test-reporter-destination=stdout \
+    --test-reporter=tap --test-reporter-destination="$logs/node.tap" \
+    "${node_tests[@]}"
+fi
+
+banner "done in $((SECONDS - started_all)) s"
+summary
+[ "$failed" -eq 0 ]
