@@ -24,6 +24,7 @@
 //! - [`revocation`]: admin revoke/restore requests, deny-list entries and the revoke plan.
 //! - [`clerk_api`]: Backend API requests and responses as plain data.
 //! - [`paths`]: the path patterns of `CLERK_PUBLIC_PATHS` and friends.
+//! - [`verified_cache`]: the per-isolate cache of tokens whose signature was checked.
 //! - [`rfc3339`]: the timestamps of audit lines and `CLERK_EMERGENCY_BYPASS_UNTIL`.
 
 pub mod audit;
@@ -36,6 +37,7 @@ pub mod paths;
 pub mod revocation;
 pub mod rfc3339;
 pub mod token;
+pub mod verified_cache;
 pub mod webhook;
 
 #[cfg(feature = "worker")]

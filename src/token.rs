@@ -27,6 +27,7 @@ use jwt_compact::{Algorithm as _, AlgorithmSignature as _};
 use serde_json::Value;
 
 use crate::keys::VerifyingKey;
+use crate::verified_cache::{SignatureCheck, VerifiedTokenCache};
 
 /// Tokens longer than this are refused before any parsing. Clerk session tokens are about
 /// 1 KB; browsers cap a cookie at 4 KB. An edge addition: `@clerk/backend` has no limit.
@@ -388,26 +389,113 @@ pub fn finish_verification(
     signature_ok: impl FnOnce(Alg) -> Result<(), TokenError>,
     rules: &ClaimRules<'_>,
 ) -> Verification {
-    let rejected = |error| Verification::Rejected {
-        error,
-        signed: None,
-    };
-    let alg = match token.check_header() {
-        Ok(alg) => alg,
-        Err(e) => return rejected(e),
-    };
-    if let Err(e) = signature_ok(alg) {
-        return rejected(e);
+    match token.check_header().and_then(signature_ok) {
+        Ok(()) => claims_verification(&token.payload, rules),
+        Err(error) => Verification::Rejected {
+            error,
+            signed: None,
+        },
     }
-    match check_claims(&token.payload, rules) {
-        Ok(()) => Verification::Verified(SessionClaims::from_payload(&token.payload)),
+}
+
+/// Step 5 on a payload whose signature is valid: the outcome, with the identity kept when
+/// only a time check failed (for the `grace` bypass).
+pub fn claims_verification(payload: &Value, rules: &ClaimRules<'_>) -> Verification {
+    match check_claims(payload, rules) {
+        Ok(()) => Verification::Verified(SessionClaims::from_payload(payload)),
         Err(
             error @ (TokenError::Expired | TokenError::NotActiveYet | TokenError::IatInTheFuture),
         ) => Verification::Rejected {
             error,
-            signed: Some(SessionClaims::from_payload(&token.payload)),
+            signed: Some(SessionClaims::from_payload(payload)),
         },
-        Err(e) => rejected(e),
+        Err(error) => Verification::Rejected {
+            error,
+            signed: None,
+        },
+    }
+}
+
+/// [`verify_session_token`] through the verified-token cache: a token seen before under the
+/// same settings skips decoding, key resolution and the signature; the claims and times are
+/// checked again every time. The caller must [`VerifiedTokenCache::clear`] the cache when its
+/// keys change (a JWKS refresh), since the key resolution is part of what a hit skips.
+///
+/// `keep_after_exp_ms` is how long after `exp` a valid token can still matter (clock skew
+/// plus the emergency grace window).
+pub fn verify_cached(
+    cache: &mut VerifiedTokenCache,
+    settings: u32,
+    token: &str,
+    keys: KeySource<'_>,
+    rules: &ClaimRules<'_>,
+    keep_after_exp_ms: i64,
+) -> Verification {
+    match cache.get(token, settings, rules.now_ms) {
+        Some(SignatureCheck::Valid(payload)) => return claims_verification(payload, rules),
+        Some(SignatureCheck::Refused(error)) => {
+            return Verification::Rejected {
+                error: *error,
+                signed: None,
+            }
+        }
+        None => {}
+    }
+    let decoded = match decode(token) {
+        Ok(d) => d,
+        Err(error) => {
+            return Verification::Rejected {
+                error,
+                signed: None,
+            }
+        }
+    };
+    let key = match keys {
+        KeySource::Pem(key) | KeySource::Jwks(Some(key)) => key,
+        KeySource::Jwks(None) => {
+            return Verification::Rejected {
+                error: TokenError::KidMismatch,
+                signed: None,
+            }
+        }
+    };
+    let checked = decoded
+        .check_header()
+        .and_then(|alg| check_signature(&decoded, alg, key));
+    match checked {
+        Ok(()) => {
+            let exp_ms = decoded
+                .payload
+                .get("exp")
+                .and_then(Value::as_f64)
+                .and_then(js_date_ms)
+                .map_or(rules.now_ms, |ms| ms as i64);
+            let payload = std::rc::Rc::new(decoded.payload.clone());
+            let outcome = claims_verification(&payload, rules);
+            cache.insert(
+                token,
+                settings,
+                SignatureCheck::Valid(payload),
+                exp_ms.saturating_add(keep_after_exp_ms),
+                rules.now_ms,
+            );
+            outcome
+        }
+        Err(error) => {
+            cache.insert(
+                token,
+                settings,
+                SignatureCheck::Refused(error),
+                rules
+                    .now_ms
+                    .saturating_add(crate::verified_cache::REFUSAL_TTL_MS),
+                rules.now_ms,
+            );
+            Verification::Rejected {
+                error,
+                signed: None,
+            }
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use ::worker::Env;
 use crate::audit::{AuditEvent, Level};
 use crate::config::Config;
 use crate::keys::JwksCache;
+use crate::verified_cache::VerifiedTokenCache;
 
 use super::denylist::DenyCache;
 
@@ -23,6 +24,8 @@ pub struct IsolateState {
     pub jwks: RefCell<JwksCache>,
     /// Recently read deny-list entries.
     pub deny: RefCell<DenyCache>,
+    /// Tokens whose signature was already checked.
+    pub tokens: RefCell<VerifiedTokenCache>,
 }
 
 thread_local! {
@@ -48,6 +51,7 @@ pub fn state(env: &Env, now_ms: i64) -> Rc<IsolateState> {
         config,
         jwks: RefCell::new(JwksCache::new()),
         deny: RefCell::new(DenyCache::default()),
+        tokens: RefCell::new(VerifiedTokenCache::default()),
     });
     STATE.with(|s| *s.borrow_mut() = Some(state.clone()));
     state

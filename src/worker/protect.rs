@@ -7,12 +7,13 @@ use ::worker::{
 use wasm_bindgen::JsValue;
 
 use crate::audit::{AuditEvent, Level, RequestContext};
+use crate::bypass::BypassMode;
 use crate::config::{Config, KeyConfig};
 use crate::decision::{decide, is_identity_header, needs_verification, RequestFacts};
 use crate::keys::FetchDecision;
 use crate::token::{
-    decode, find_session_token, verify_session_token, ClaimRules, CookieContext, KeySource,
-    TokenError, Verification,
+    decode, find_session_token, verify_cached, ClaimRules, CookieContext, KeySource, TokenError,
+    Verification,
 };
 
 use super::isolate::IsolateState;
@@ -97,9 +98,43 @@ async fn verify(
         clock_skew_ms: config.clock_skew_ms,
         now_ms: now,
     };
+    // A valid token stays useful past `exp` by the clock skew, and by the grace window
+    // when a grace bypass is configured.
+    let grace_ms = if config.bypass.mode == BypassMode::Grace {
+        i64::try_from(config.bypass.grace_seconds.saturating_mul(1000)).unwrap_or(i64::MAX)
+    } else {
+        0
+    };
+    let keep_after_exp = config.clock_skew_ms.saturating_add(grace_ms);
     match &config.keys {
-        KeyConfig::Pem(key) => verify_session_token(&token, KeySource::Pem(key), &rules),
+        KeyConfig::Pem(key) => {
+            let mut cache = state.tokens.borrow_mut();
+            let settings = cache.settings_id("pem");
+            verify_cached(
+                &mut cache,
+                settings,
+                &token,
+                KeySource::Pem(key),
+                &rules,
+                keep_after_exp,
+            )
+        }
         KeyConfig::Jwks => {
+            {
+                let mut cache = state.tokens.borrow_mut();
+                let settings = cache.settings_id("jwks");
+                if cache.get(&token, settings, now).is_some() {
+                    // A hit needs no key: skip the JWKS refresh check too.
+                    return verify_cached(
+                        &mut cache,
+                        settings,
+                        &token,
+                        KeySource::Jwks(None),
+                        &rules,
+                        keep_after_exp,
+                    );
+                }
+            }
             let kid = match decode(&token) {
                 Ok(decoded) => decoded.kid().map(str::to_owned),
                 Err(error) => {
@@ -115,8 +150,17 @@ async fn verify(
                     signed: None,
                 };
             }
-            let key = state.jwks.borrow().find(kid.as_deref()).cloned();
-            verify_session_token(&token, KeySource::Jwks(key.as_ref()), &rules)
+            let jwks = state.jwks.borrow();
+            let mut cache = state.tokens.borrow_mut();
+            let settings = cache.settings_id("jwks");
+            verify_cached(
+                &mut cache,
+                settings,
+                &token,
+                KeySource::Jwks(jwks.find(kid.as_deref())),
+                &rules,
+                keep_after_exp,
+            )
         }
         KeyConfig::None => Verification::Rejected {
             error: TokenError::JwkFailedToResolve,
@@ -138,7 +182,11 @@ async fn refresh_jwks(
     if due {
         state.jwks.borrow_mut().record_attempt(now);
         match backend::fetch_jwks(&state.config).await {
-            Ok(keys) => state.jwks.borrow_mut().record_success(keys, now),
+            Ok(keys) => {
+                state.jwks.borrow_mut().record_success(keys, now);
+                // Cache hits skip key resolution: they must not outlive the key set.
+                state.tokens.borrow_mut().clear();
+            }
             Err(problem) => {
                 emit(
                     &AuditEvent::new(Level::Error, "keys.refresh_failed")

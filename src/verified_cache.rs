@@ -1,0 +1,217 @@
+//! The per-isolate verified-token cache: a token whose signature was checked once is not
+//! checked again while it can still pass.
+//!
+//! What is cached is only what cannot change for the same token under the same settings:
+//! the header checks and the signature check (valid, or refused with its reason). Key
+//! resolution (JWKS rotation), the claims (`sub`, `azp`) and the time checks run again on
+//! every hit against the current clock, and the deny-list and bypass rules are applied by the
+//! caller on every request as before. Entries are keyed by the whole token string and an
+//! interned settings id compared by full text, so no other token and no other configuration
+//! can ever hit an entry; a hash collision only costs a comparison.
+
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+
+use serde_json::Value;
+
+use crate::token::TokenError;
+
+/// Default number of entries (about 1-2 KB each: the token and its payload).
+pub const DEFAULT_CAPACITY: usize = 4096;
+/// How long a refused signature is remembered: repeats of one forged token then cost a
+/// lookup instead of an RSA operation.
+pub const REFUSAL_TTL_MS: i64 = 60_000;
+/// Most distinct settings interned; beyond it the cache starts over (configurations are few;
+/// this only bounds memory when a JS caller passes ever-new options).
+const MAX_SETTINGS: usize = 64;
+
+/// What the signature step established for a token.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SignatureCheck {
+    /// Header and signature valid; the decoded payload, for the claim checks.
+    Valid(Rc<Value>),
+    /// Refused before the claims, with this reason.
+    Refused(TokenError),
+}
+
+#[derive(Debug)]
+struct Entry {
+    check: SignatureCheck,
+    keep_until_ms: i64,
+}
+
+/// The cache. Bounded: when full, expired entries go first, then the oldest.
+#[derive(Debug)]
+pub struct VerifiedTokenCache {
+    /// settings id -> token -> entry; two levels so a lookup borrows the token, no copy.
+    entries: HashMap<u32, HashMap<Rc<str>, Entry>>,
+    /// Insertion order, for evicting the oldest.
+    order: VecDeque<(u32, Rc<str>)>,
+    len: usize,
+    settings: Vec<String>,
+    capacity: usize,
+}
+
+impl Default for VerifiedTokenCache {
+    fn default() -> Self {
+        Self::with_capacity(DEFAULT_CAPACITY)
+    }
+}
+
+impl VerifiedTokenCache {
+    /// An empty cache holding at most `capacity` tokens.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            entries: HashMap::new(),
+            order: VecDeque::new(),
+            len: 0,
+            settings: Vec::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// The id of a verification setting (key material, algorithm rules), compared by its
+    /// full text. Ids stay valid until [`Self::clear`].
+    pub fn settings_id(&mut self, settings: &str) -> u32 {
+        if let Some(i) = self.settings.iter().position(|s| s == settings) {
+            return u32::try_from(i).unwrap_or(u32::MAX);
+        }
+        if self.settings.len() >= MAX_SETTINGS {
+            self.clear();
+        }
+        self.settings.push(settings.to_owned());
+        u32::try_from(self.settings.len() - 1).unwrap_or(u32::MAX)
+    }
+
+    /// The cached signature check of `token` under `settings`, if still kept at `now_ms`.
+    pub fn get(&self, token: &str, settings: u32, now_ms: i64) -> Option<&SignatureCheck> {
+        self.entries
+            .get(&settings)?
+            .get(token)
+            .filter(|e| now_ms <= e.keep_until_ms)
+            .map(|e| &e.check)
+    }
+
+    /// Remembers a signature check until `keep_until_ms` (for a valid token: its `exp` plus
+    /// every window in which it can still pass, i.e. clock skew and emergency grace).
+    pub fn insert(
+        &mut self,
+        token: &str,
+        settings: u32,
+        check: SignatureCheck,
+        keep_until_ms: i64,
+        now_ms: i64,
+    ) {
+        if keep_until_ms < now_ms {
+            return;
+        }
+        if self.len >= self.capacity {
+            self.evict(now_ms);
+        }
+        let token: Rc<str> = Rc::from(token);
+        let entry = Entry {
+            check,
+            keep_until_ms,
+        };
+        let by_token = self.entries.entry(settings).or_default();
+        if by_token.insert(token.clone(), entry).is_none() {
+            self.len += 1;
+            self.order.push_back((settings, token));
+        }
+    }
+
+    /// Drops everything (e.g. after a JWKS refresh changed the keys).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.order.clear();
+        self.settings.clear();
+        self.len = 0;
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the cache is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn evict(&mut self, now_ms: i64) {
+        for by_token in self.entries.values_mut() {
+            by_token.retain(|_, e| e.keep_until_ms >= now_ms);
+        }
+        let entries = &self.entries;
+        self.order
+            .retain(|(s, t)| entries.get(s).is_some_and(|m| m.contains_key(t)));
+        // Still full: drop the oldest quarter at once, so eviction cost is amortised.
+        if self.order.len() >= self.capacity {
+            let drop = (self.capacity / 4).max(1).min(self.order.len());
+            for (s, t) in self.order.drain(..drop) {
+                if let Some(m) = self.entries.get_mut(&s) {
+                    m.remove(&t);
+                }
+            }
+        }
+        self.len = self.order.len();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> SignatureCheck {
+        SignatureCheck::Valid(Rc::new(serde_json::json!({"sub": "user_1"})))
+    }
+
+    #[test]
+    fn hits_only_same_token_and_settings_while_kept() {
+        let mut c = VerifiedTokenCache::with_capacity(10);
+        let a = c.settings_id("pem-a");
+        let b = c.settings_id("pem-b");
+        assert_ne!(a, b);
+        assert_eq!(c.settings_id("pem-a"), a);
+        c.insert("tok", a, valid(), 1_000, 0);
+        assert_eq!(c.get("tok", a, 1_000), Some(&valid()));
+        assert_eq!(c.get("tok", a, 1_001), None);
+        assert_eq!(c.get("tok", b, 10), None);
+        assert_eq!(c.get("tok2", a, 10), None);
+        assert_eq!(c.get("to", a, 10), None);
+    }
+
+    #[test]
+    fn bounded_with_expired_first_then_oldest() {
+        let mut c = VerifiedTokenCache::with_capacity(8);
+        let s = c.settings_id("s");
+        for i in 0..8 {
+            c.insert(
+                &format!("t{i}"),
+                s,
+                valid(),
+                if i < 3 { 10 } else { 1_000 },
+                0,
+            );
+        }
+        c.insert("new", s, valid(), 1_000, 100);
+        assert_eq!(c.len(), 6, "the three expired entries go first");
+        for i in 0..20 {
+            c.insert(&format!("more{i}"), s, valid(), 1_000, 100);
+            assert!(c.len() <= 8);
+        }
+        assert!(c.get("more19", s, 100).is_some());
+        assert!(c.get("t3", s, 100).is_none(), "oldest evicted");
+    }
+
+    #[test]
+    fn settings_are_bounded_too() {
+        let mut c = VerifiedTokenCache::with_capacity(8);
+        let first = c.settings_id("s0");
+        c.insert("tok", first, valid(), 1_000, 0);
+        for i in 1..=MAX_SETTINGS {
+            c.settings_id(&format!("s{i}"));
+        }
+        assert!(c.get("tok", first, 0).is_none());
+    }
+}
