@@ -113,8 +113,10 @@ impl AuditEvent {
     /// Adds a text field (cleaned and capped). Field names are static: chosen by the code,
     /// never by input.
     pub fn text(mut self, name: &'static str, value: &str) -> Self {
-        self.fields
-            .insert(name.to_owned(), Value::String(clean_text(value, MAX_TEXT_CHARS)));
+        self.fields.insert(
+            name.to_owned(),
+            Value::String(clean_text(value, MAX_TEXT_CHARS)),
+        );
         self
     }
 
@@ -192,13 +194,24 @@ mod tests {
 
     #[test]
     fn line_has_fixed_fields_first_and_parses() {
-        let ctx = RequestContext::new("ray-1", "GET", "/app?token=abc#frag", "203.0.113.9", "curl/8");
+        let ctx = RequestContext::new(
+            "ray-1",
+            "GET",
+            "/app?token=abc#frag",
+            "203.0.113.9",
+            "curl/8",
+        );
         let line = AuditEvent::new(Level::Warn, "auth.denied")
             .with_request(&ctx)
             .text("reason", "token-expired")
             .value("status", 401.into())
             .to_line(1_666_648_250_123);
-        assert!(line.starts_with(r#"{"ts":"2022-10-24T21:50:50.123Z","level":"warn","event":"auth.denied","#), "{line}");
+        assert!(
+            line.starts_with(
+                r#"{"ts":"2022-10-24T21:50:50.123Z","level":"warn","event":"auth.denied","#
+            ),
+            "{line}"
+        );
         let v: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["path"], "/app");
         assert_eq!(v["request_id"], "ray-1");
@@ -220,7 +233,10 @@ mod tests {
         assert!(!line.contains('\u{2028}'));
         let v: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["event"], "auth.denied");
-        assert_eq!(v["user_agent"].as_str().unwrap().chars().count(), MAX_USER_AGENT_CHARS);
+        assert_eq!(
+            v["user_agent"].as_str().unwrap().chars().count(),
+            MAX_USER_AGENT_CHARS
+        );
         assert_eq!(v["path"], "/a?b");
     }
 }

@@ -313,24 +313,24 @@ fn with_identity(event: AuditEvent, identity: Option<&SessionClaims>) -> AuditEv
 }
 
 fn bypassed(config: &Config, mode: BypassMode, identity: Option<SessionClaims>) -> Outcome {
-    let audit = with_identity(AuditEvent::new(Level::Warn, "auth.bypassed"), identity.as_ref())
-        .text("mode", mode.name())
-        .value(
-            "bypass_reason",
-            config
-                .bypass
-                .reason
-                .as_deref()
-                .map_or(Value::Null, |r| Value::String(crate::audit::clean_text(r, 500))),
-        )
-        .value(
-            "until",
-            config
-                .bypass
-                .until_ms
-                .map_or(Value::Null, |u| Value::String(crate::rfc3339::format_millis(u))),
-        )
-        .text("status", "bypassed");
+    let audit = with_identity(
+        AuditEvent::new(Level::Warn, "auth.bypassed"),
+        identity.as_ref(),
+    )
+    .text("mode", mode.name())
+    .value(
+        "bypass_reason",
+        config.bypass.reason.as_deref().map_or(Value::Null, |r| {
+            Value::String(crate::audit::clean_text(r, 500))
+        }),
+    )
+    .value(
+        "until",
+        config.bypass.until_ms.map_or(Value::Null, |u| {
+            Value::String(crate::rfc3339::format_millis(u))
+        }),
+    )
+    .text("status", "bypassed");
     Outcome {
         decision: Decision::Forward {
             status: AuthStatus::Bypassed(mode),
