@@ -12,7 +12,8 @@ use wasm_bindgen::prelude::wasm_bindgen;
 
 use crate::config::DEFAULT_CLOCK_SKEW_MS;
 use crate::keys::{self, VerifyingKey};
-use crate::token::{self, ClaimRules, TokenError, Verification};
+use crate::token::{self, ClaimRules, KeySource, TokenError, Verification};
+use crate::verified_cache::VerifiedTokenCache;
 use crate::webhook::{self, WebhookHeaders};
 
 /// The crate version, as the package reports it (`version()` in JavaScript).
@@ -74,42 +75,77 @@ pub fn verify_session_token_json(token: &str, options_json: &str, now_ms: f64) -
     outcome.to_string()
 }
 
+thread_local! {
+    /// Tokens already verified in this isolate (see [`crate::verified_cache`]).
+    static TOKENS: RefCell<VerifiedTokenCache> = RefCell::new(VerifiedTokenCache::default());
+}
+
 fn verify_with_options(token: &str, options: &Value, rules: &ClaimRules<'_>) -> Value {
-    let decoded = match token::decode(token) {
-        Ok(d) => d,
-        Err(e) => return signed_out(e),
-    };
-    let key = if let Some(pem) = options
+    let pem = options
         .get("jwtKey")
         .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-    {
-        pem_key(pem)
-    } else if let Some(jwks) = options
+        .filter(|s| !s.is_empty());
+    let jwks = options
         .get("jwks")
         .and_then(|j| j.get("keys"))
-        .and_then(Value::as_array)
-    {
-        let wanted = decoded.kid();
-        match jwks
-            .iter()
-            .find(|jwk| wanted.is_some() && jwk.get("kid").and_then(Value::as_str) == wanted)
-        {
-            Some(jwk) => keys::parse_jwk(jwk),
-            None => return signed_out(TokenError::KidMismatch),
-        }
-    } else {
-        return signed_out(TokenError::JwkFailedToResolve);
+        .and_then(Value::as_array);
+    // The key material is the cache's setting; `azp` and times are re-checked on every hit.
+    let settings = match (pem, jwks) {
+        (Some(pem), _) => format!("pem:{pem}"),
+        (None, Some(keys)) => format!("jwks:{}", Value::from(keys.clone())),
+        (None, None) => return signed_out(TokenError::JwkFailedToResolve),
     };
-    let verification = token::finish_verification(
-        &decoded,
-        |alg| token::check_signature(&decoded, alg, &key),
-        rules,
-    );
-    match verification {
-        Verification::Verified(_) => json!({ "status": "signed-in", "claims": decoded.payload() }),
-        Verification::Rejected { error, .. } => signed_out(error),
-        Verification::NoToken => signed_out(TokenError::Invalid),
+    TOKENS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let settings = cache.settings_id(&settings);
+        if let Some(hit) = cache.get(token, settings, rules.now_ms) {
+            let hit = hit.clone();
+            return outcome_json(token::cached_outcome(&hit, rules));
+        }
+        let key = match (pem, jwks) {
+            (Some(pem), _) => pem_key(pem),
+            (None, Some(keys)) => {
+                let wanted = token::decode(token)
+                    .ok()
+                    .and_then(|d| d.kid().map(str::to_owned));
+                match keys.iter().find(|jwk| {
+                    wanted.is_some() && jwk.get("kid").and_then(Value::as_str) == wanted.as_deref()
+                }) {
+                    Some(jwk) => keys::parse_jwk(jwk),
+                    None => {
+                        // Decode errors come before key resolution, as in @clerk/backend.
+                        return match token::decode(token) {
+                            Err(e) => signed_out(e),
+                            Ok(_) => signed_out(TokenError::KidMismatch),
+                        };
+                    }
+                }
+            }
+            (None, None) => return signed_out(TokenError::JwkFailedToResolve),
+        };
+        let verification = token::verify_cached(
+            &mut cache,
+            settings,
+            token,
+            KeySource::Pem(&key),
+            rules,
+            rules.clock_skew_ms,
+        );
+        match cache.get(token, settings, rules.now_ms) {
+            // The claims come from the cached payload: no second decode.
+            Some(hit) => outcome_json(token::cached_outcome(&hit.clone(), rules)),
+            None => outcome_json((verification, None)),
+        }
+    })
+}
+
+fn outcome_json((verification, payload): (Verification, Option<std::rc::Rc<Value>>)) -> Value {
+    match (verification, payload) {
+        (Verification::Verified(_), Some(payload)) => {
+            json!({ "status": "signed-in", "claims": *payload })
+        }
+        (Verification::Rejected { error, .. }, _) => signed_out(error),
+        _ => signed_out(TokenError::Invalid),
     }
 }
 

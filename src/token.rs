@@ -416,6 +416,25 @@ pub fn claims_verification(payload: &Value, rules: &ClaimRules<'_>) -> Verificat
     }
 }
 
+/// The outcome of a cache hit, with the payload for callers that return the claims.
+pub fn cached_outcome(
+    hit: &SignatureCheck,
+    rules: &ClaimRules<'_>,
+) -> (Verification, Option<std::rc::Rc<Value>>) {
+    match hit {
+        SignatureCheck::Valid(payload) => {
+            (claims_verification(payload, rules), Some(payload.clone()))
+        }
+        SignatureCheck::Refused(error) => (
+            Verification::Rejected {
+                error: *error,
+                signed: None,
+            },
+            None,
+        ),
+    }
+}
+
 /// [`verify_session_token`] through the verified-token cache: a token seen before under the
 /// same settings skips decoding, key resolution and the signature; the claims and times are
 /// checked again every time. The caller must [`VerifiedTokenCache::clear`] the cache when its
@@ -431,15 +450,8 @@ pub fn verify_cached(
     rules: &ClaimRules<'_>,
     keep_after_exp_ms: i64,
 ) -> Verification {
-    match cache.get(token, settings, rules.now_ms) {
-        Some(SignatureCheck::Valid(payload)) => return claims_verification(payload, rules),
-        Some(SignatureCheck::Refused(error)) => {
-            return Verification::Rejected {
-                error: *error,
-                signed: None,
-            }
-        }
-        None => {}
+    if let Some(hit) = cache.get(token, settings, rules.now_ms) {
+        return cached_outcome(hit, rules).0;
     }
     let decoded = match decode(token) {
         Ok(d) => d,

@@ -195,3 +195,33 @@ test("our verifySessionToken agrees with @clerk/backend's verifyToken on every t
   assert.ok((reasons.get("signed-in") ?? 0) > CASES / 20, "enough valid tokens");
   assert.deepEqual(mismatches.slice(0, 5), [], `${mismatches.length} mismatches (first 5 shown)`);
 });
+
+// The verified-token cache must not change a single answer: the same tokens asked again
+// under other claim rules (authorized parties, clock skew) and at other times must still get
+// Clerk's answer, though the signature is no longer re-checked.
+test("cache hits give the same answers as @clerk/backend", async () => {
+  const keys = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const jwtKey = keys.publicKey.export({ type: "spki", format: "pem" });
+  const sign = (input) => b64url(createSign("RSA-SHA256").update(input).sign(keys.privateKey));
+  const tokens = [];
+  for (let i = 0; i < 60; i++) {
+    const claims = { sub: `user_${i}`, sid: `sess_${i}`, iat: NOW_S - 10, exp: NOW_S + (i % 7) * 3 - 6, azp: i % 2 ? "https://app.example.com" : "https://x.example" };
+    const input = `${b64json({ alg: "RS256", typ: "JWT", kid: "k" })}.${b64json(claims)}`;
+    tokens.push(`${input}.${i % 5 === 0 ? sign("forged") : sign(input)}`);
+  }
+  const ruleSets = [
+    {},
+    { authorizedParties: ["https://app.example.com"] },
+    { clockSkewInMs: 0 },
+    { clockSkewInMs: 20000, authorizedParties: ["https://x.example"] },
+  ];
+  let compared = 0;
+  for (const rules of ruleSets) {
+    for (const token of tokens) {
+      const options = { jwtKey, ...rules };
+      assert.deepEqual(await ourOutcome(token, options), await clerkOutcome(token, options), `rules ${JSON.stringify(rules)}`);
+      compared++;
+    }
+  }
+  assert.equal(compared, tokens.length * ruleSets.length);
+});
