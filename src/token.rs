@@ -450,65 +450,167 @@ pub fn verify_cached(
     rules: &ClaimRules<'_>,
     keep_after_exp_ms: i64,
 ) -> Verification {
-    if let Some(hit) = cache.get(token, settings, rules.now_ms) {
-        return cached_outcome(hit, rules).0;
+    match begin_cached(cache, settings, token, keys, rules) {
+        Step::Done(verification) => verification,
+        Step::NeedSignature(pending) => {
+            let valid = pending.verify_in_rust();
+            complete_cached(cache, pending, valid, rules, keep_after_exp_ms)
+        }
     }
+}
+
+/// The first half of [`verify_cached`]: everything but the RSA operation.
+pub enum Step {
+    /// Decided without a signature check (a cache hit, or refused before the signature).
+    Done(Verification),
+    /// The signature must be checked (by [`PendingSignature::verify_in_rust`] or WebCrypto),
+    /// then handed to [`complete_cached`].
+    NeedSignature(PendingSignature),
+}
+
+/// A token whose header and key are valid, waiting for its signature check.
+#[derive(Debug, Clone)]
+pub struct PendingSignature {
+    token: String,
+    settings: u32,
+    alg: Alg,
+    key: VerifyingKey,
+    signing_input_len: usize,
+    signature: Vec<u8>,
+    payload: Value,
+}
+
+impl PendingSignature {
+    /// The algorithm to verify with.
+    pub fn alg(&self) -> Alg {
+        self.alg
+    }
+
+    /// The key (its components import into WebCrypto).
+    pub fn key(&self) -> &VerifyingKey {
+        &self.key
+    }
+
+    /// The signed bytes: `header.payload` as sent.
+    pub fn signing_input(&self) -> &str {
+        self.token.get(..self.signing_input_len).unwrap_or("")
+    }
+
+    /// The signature bytes.
+    pub fn signature(&self) -> &[u8] {
+        &self.signature
+    }
+
+    /// Checks the signature with the pure-Rust RSA of jwt-compact.
+    pub fn verify_in_rust(&self) -> bool {
+        let Ok(key) = self.key.for_algorithm(self.alg.name()) else {
+            return false;
+        };
+        let rsa = StrongAlg(match self.alg {
+            Alg::Rs256 => Rsa::rs256(),
+            Alg::Rs384 => Rsa::rs384(),
+            Alg::Rs512 => Rsa::rs512(),
+        });
+        RsaSignature::try_from_slice(&self.signature)
+            .is_ok_and(|sig| rsa.verify_signature(&sig, key, self.signing_input().as_bytes()))
+    }
+}
+
+/// Cache lookup, decode, key resolution, header checks and key/alg compatibility.
+pub fn begin_cached(
+    cache: &mut VerifiedTokenCache,
+    settings: u32,
+    token: &str,
+    keys: KeySource<'_>,
+    rules: &ClaimRules<'_>,
+) -> Step {
+    if let Some(hit) = cache.get(token, settings, rules.now_ms) {
+        return Step::Done(cached_outcome(hit, rules).0);
+    }
+    let rejected = |error| {
+        Step::Done(Verification::Rejected {
+            error,
+            signed: None,
+        })
+    };
     let decoded = match decode(token) {
         Ok(d) => d,
-        Err(error) => {
-            return Verification::Rejected {
-                error,
-                signed: None,
-            }
-        }
+        Err(error) => return rejected(error),
     };
     let key = match keys {
         KeySource::Pem(key) | KeySource::Jwks(Some(key)) => key,
-        KeySource::Jwks(None) => {
-            return Verification::Rejected {
-                error: TokenError::KidMismatch,
-                signed: None,
-            }
-        }
+        KeySource::Jwks(None) => return rejected(TokenError::KidMismatch),
     };
-    let checked = decoded
-        .check_header()
-        .and_then(|alg| check_signature(&decoded, alg, key));
-    match checked {
-        Ok(()) => {
-            let exp_ms = decoded
-                .payload
-                .get("exp")
-                .and_then(Value::as_f64)
-                .and_then(js_date_ms)
-                .map_or(rules.now_ms, |ms| ms as i64);
-            let payload = std::rc::Rc::new(decoded.payload.clone());
-            let outcome = claims_verification(&payload, rules);
-            cache.insert(
-                token,
-                settings,
-                SignatureCheck::Valid(payload),
-                exp_ms.saturating_add(keep_after_exp_ms),
-                rules.now_ms,
-            );
-            outcome
-        }
-        Err(error) => {
-            cache.insert(
-                token,
-                settings,
-                SignatureCheck::Refused(error),
-                rules
-                    .now_ms
-                    .saturating_add(crate::verified_cache::REFUSAL_TTL_MS),
-                rules.now_ms,
-            );
-            Verification::Rejected {
-                error,
-                signed: None,
-            }
-        }
+    let refuse_and_remember = |cache: &mut VerifiedTokenCache, error| {
+        cache.insert(
+            token,
+            settings,
+            SignatureCheck::Refused(error),
+            rules
+                .now_ms
+                .saturating_add(crate::verified_cache::REFUSAL_TTL_MS),
+            rules.now_ms,
+        );
+        rejected(error)
+    };
+    let alg = match decoded.check_header() {
+        Ok(alg) => alg,
+        Err(error) => return refuse_and_remember(cache, error),
+    };
+    if key.for_algorithm(alg.name()).is_err() {
+        return refuse_and_remember(cache, TokenError::VerificationFailed);
     }
+    Step::NeedSignature(PendingSignature {
+        token: token.to_owned(),
+        settings,
+        alg,
+        key: key.clone(),
+        signing_input_len: decoded.signing_input.len(),
+        signature: decoded.signature,
+        payload: decoded.payload,
+    })
+}
+
+/// The second half of [`verify_cached`]: records the signature check and checks the claims.
+pub fn complete_cached(
+    cache: &mut VerifiedTokenCache,
+    pending: PendingSignature,
+    signature_valid: bool,
+    rules: &ClaimRules<'_>,
+    keep_after_exp_ms: i64,
+) -> Verification {
+    if !signature_valid {
+        let error = TokenError::InvalidSignature;
+        cache.insert(
+            &pending.token,
+            pending.settings,
+            SignatureCheck::Refused(error),
+            rules
+                .now_ms
+                .saturating_add(crate::verified_cache::REFUSAL_TTL_MS),
+            rules.now_ms,
+        );
+        return Verification::Rejected {
+            error,
+            signed: None,
+        };
+    }
+    let exp_ms = pending
+        .payload
+        .get("exp")
+        .and_then(Value::as_f64)
+        .and_then(js_date_ms)
+        .map_or(rules.now_ms, |ms| ms as i64);
+    let payload = std::rc::Rc::new(pending.payload);
+    let outcome = claims_verification(&payload, rules);
+    cache.insert(
+        &pending.token,
+        pending.settings,
+        SignatureCheck::Valid(payload),
+        exp_ms.saturating_add(keep_after_exp_ms),
+        rules.now_ms,
+    );
+    outcome
 }
 
 /// Where the key for a token comes from.
