@@ -303,16 +303,17 @@ impl Config {
         };
 
         let public_paths = p.paths("CLERK_PUBLIC_PATHS", Impact::Auth);
-        let sign_in_url = p.get("CLERK_SIGN_IN_URL");
-        if let Some(url) = &sign_in_url {
-            if !(is_http_url(url) || (url.starts_with('/') && !url.starts_with("//"))) {
+        let sign_in_url = p.get("CLERK_SIGN_IN_URL").filter(|url| {
+            let ok = is_http_url(url) || (url.starts_with('/') && !url.starts_with("//"));
+            if !ok {
                 p.reject(
                     "CLERK_SIGN_IN_URL",
                     Impact::Auth,
                     "must be an absolute http(s) URL or a path starting with /",
                 );
             }
-        }
+            ok
+        });
 
         let webhook_secrets = match p.get("CLERK_WEBHOOK_SIGNING_SECRET") {
             None => Vec::new(),
@@ -376,7 +377,8 @@ impl Config {
 /// a scope or expiry that cannot be honoured must not widen the bypass.
 fn parse_bypass<E: Env + ?Sized>(p: &mut Parser<'_, E>) -> BypassPolicy {
     let before = p.problems.len();
-    let mode = match p.env.var("CLERK_EMERGENCY_BYPASS") {
+    // Blank is unset here as everywhere: `CLERK_EMERGENCY_BYPASS=` means off.
+    let mode = match p.get("CLERK_EMERGENCY_BYPASS") {
         None => BypassMode::Off,
         Some(v) => BypassMode::parse(&v).unwrap_or_else(|| {
             p.reject(
@@ -567,6 +569,15 @@ mod tests {
         ]);
         assert_eq!(c.bypass.mode, BypassMode::Off);
         assert!(!c.has_problems(Impact::Auth));
+    }
+
+    #[test]
+    fn blank_bypass_is_unset_not_invalid() {
+        for blank in ["", "   "] {
+            let c = config(&[("CLERK_JWT_KEY", &pem()), ("CLERK_EMERGENCY_BYPASS", blank)]);
+            assert!(c.problems.is_empty(), "{blank:?}: {:?}", c.problems);
+            assert_eq!(c.bypass.mode, BypassMode::Off);
+        }
     }
 
     #[test]

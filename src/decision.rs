@@ -33,7 +33,9 @@ pub const REASON_MISCONFIGURED: &str = "misconfigured";
 /// Whether an incoming header is one of ours and must be removed before forwarding, so a
 /// client can never claim an identity.
 pub fn is_identity_header(name: &str) -> bool {
-    name.len() >= 8 && name[..8].eq_ignore_ascii_case("x-clerk-")
+    name.as_bytes()
+        .get(..8)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(b"x-clerk-"))
 }
 
 /// Which handler a request goes to.

@@ -329,7 +329,8 @@ impl SessionClaims {
         let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
         let (org_id, org_role) = match payload.get("o") {
             // Session token v2 nests the organization in `o` and drops the `org:` prefix.
-            Some(o) if payload.get("v").and_then(Value::as_i64) == Some(2) => (
+            // `v` is compared as a JSON number, as JavaScript would (`2.0` is 2).
+            Some(o) if payload.get("v").and_then(Value::as_f64) == Some(2.0) => (
                 text(o.get("id")),
                 text(o.get("rol")).map(|r| {
                     if r.starts_with("org:") {

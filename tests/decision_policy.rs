@@ -377,15 +377,19 @@ fn bypass_policy_table() {
                         let live = until != Some(PAST);
                         let applies = mode != "false" && in_scope && !never && live;
                         for state in STATES {
-                            if state == TokenState::Valid && applies && mode == "true" {
-                                // See `a_valid_token_under_open_bypass_is_signed_in`.
-                                skipped += 1;
-                                continue;
-                            }
                             let (verification, deny) = facts_of(state);
                             let outcome =
                                 decide(&config, &api(&decoded), &verification, deny, NOW_MS);
-                            let expect = expected(mode, applies, state, false);
+                            let expect = if state == TokenState::Valid && applies && mode == "true"
+                            {
+                                // See `a_valid_token_under_open_bypass_keeps_its_identity`.
+                                Expect::Bypassed {
+                                    mode: "open",
+                                    identified: true,
+                                }
+                            } else {
+                                expected(mode, applies, state, false)
+                            };
                             if let Err(e) = check(&outcome, &expect, until_formatted, audit_allowed)
                             {
                                 failures.push(format!(
@@ -411,13 +415,12 @@ fn bypass_policy_table() {
     assert!(checked > 500);
 }
 
-/// CONTRACT.md: a bypassed request carries identity headers only "when `grace` mode
-/// identified the user", and `auth.bypassed` is for "a request [that] passes by bypass". A
-/// token that verifies needs no bypass: it is signed in, in every mode.
+/// The emergency-bypass issue: "`true` (open): every protected request passes with
+/// `x-clerk-auth-status: bypassed`; a request that does carry a valid token still gets its
+/// identity headers". So during an open bypass the origin can always tell that auth is not
+/// being enforced, and the audit log accounts for every request that passed while it was on.
 #[test]
-#[ignore = "bug: decide() marks a verified token as bypassed (with identity headers and an \
-            auth.bypassed event) when CLERK_EMERGENCY_BYPASS=true applies"]
-fn a_valid_token_under_open_bypass_is_signed_in() {
+fn a_valid_token_under_open_bypass_keeps_its_identity() {
     let key = pem();
     for audit_allowed in ["false", "true"] {
         let config = config(&[
@@ -428,7 +431,16 @@ fn a_valid_token_under_open_bypass_is_signed_in() {
         ]);
         let (verification, deny) = facts_of(TokenState::Valid);
         let outcome = decide(&config, &api("/app"), &verification, deny, NOW_MS);
-        check(&outcome, &Expect::SignedIn, None, audit_allowed == "true").unwrap();
+        check(
+            &outcome,
+            &Expect::Bypassed {
+                mode: "open",
+                identified: true,
+            },
+            None,
+            audit_allowed == "true",
+        )
+        .unwrap();
     }
 }
 
@@ -1033,8 +1045,6 @@ fn identity_headers_are_recognised_in_any_case() {
 /// Header names come from the runtime, which only yields valid (ASCII) names, but the
 /// function is public and must not panic (a panic aborts the isolate).
 #[test]
-#[ignore = "bug: is_identity_header slices name[..8] and panics when byte 8 is not a char \
-            boundary (src/decision.rs, is_identity_header)"]
 fn identity_header_check_never_panics() {
     for name in [
         "x-clerk\u{e9}",
