@@ -352,8 +352,8 @@ fn signed_out(
         .sign_in_url
         .as_deref()
         .filter(|_| facts.is_document_request())
-        // Never redirect the sign-in page to itself.
-        .filter(|url| !(url.starts_with('/') && url.split('?').next() == Some(facts.path)))
+        // Never redirect the sign-in page to itself (a loop the browser would give up on).
+        .filter(|url| !is_same_page(url, facts))
         .map(|url| {
             let sep = if url.contains('?') { '&' } else { '?' };
             format!(
@@ -370,6 +370,17 @@ fn signed_out(
     )
 }
 
+/// Whether `sign_in_url` (a path or an absolute URL) names the page being requested.
+fn is_same_page(sign_in_url: &str, facts: &RequestFacts<'_>) -> bool {
+    let without_query = |u: &str| u.split(['?', '#']).next().unwrap_or("").to_owned();
+    let sign_in = without_query(sign_in_url);
+    if sign_in.starts_with('/') {
+        sign_in == facts.path
+    } else {
+        sign_in == without_query(facts.url)
+    }
+}
+
 fn refuse(decision: Decision, identity: Option<&SessionClaims>) -> Outcome {
     let reason = match &decision {
         Decision::SignedOut { reason, .. } => reason,
@@ -381,5 +392,30 @@ fn refuse(decision: Decision, identity: Option<&SessionClaims>) -> Outcome {
     Outcome {
         decision,
         audit: Some(audit),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts<'a>(path: &'a str, url: &'a str) -> RequestFacts<'a> {
+        RequestFacts {
+            method: "GET",
+            path,
+            url,
+            sec_fetch_dest: Some("document"),
+            accept: None,
+        }
+    }
+
+    #[test]
+    fn the_sign_in_page_is_never_redirected_to_itself() {
+        let here = facts("/sign-in", "https://app.example/sign-in?x=1");
+        assert!(is_same_page("/sign-in", &here));
+        assert!(is_same_page("/sign-in?from=edge", &here));
+        assert!(is_same_page("https://app.example/sign-in", &here));
+        assert!(!is_same_page("https://accounts.example/sign-in", &here));
+        assert!(!is_same_page("/login", &here));
     }
 }
