@@ -168,3 +168,1084 @@ pub fn verify_webhook_json(headers_json: &str, body: &str, secret: &str, now_ms:
     }
     .to_string()
 }
+
+// ------------------------------------------------------------------------------------------
+// The protected-request flow for JavaScript runtimes (Next.js edge middleware, route handlers
+// in Node): the same steps as the Worker adapter (src/worker/), with the I/O done by
+// `pkg-js/middleware.js` and `pkg-js/handlers.js` (fetch, the deny-list store) between calls.
+pub mod edge {
+    //! [`Guard`]: one parsed configuration with its JWKS and verified-token caches, and the
+    //! decisions of every route, each answered as JSON text.
+    //!
+    //! Responses cross the boundary as `{"status", "headers": [[name, value]...], "body"}`
+    //! plus `"audit"`: the audit line, already JSON, for the caller to `console.log` as is.
+    //! Nothing returned here holds a token, a cookie or a secret, except the headers of a
+    //! Backend API call (`Authorization: Bearer <CLERK_SECRET_KEY>`), which go to `fetch` only.
+
+    use serde::Deserialize;
+    use serde_json::{json, Map, Value};
+    use wasm_bindgen::prelude::wasm_bindgen;
+
+    use crate::audit::{AuditEvent, Level, RequestContext};
+    use crate::bypass::BypassMode;
+    use crate::clerk_api::{request_url, ApiOutcome, ApiRequest, ATTEMPT_TIMEOUT_MS};
+    use crate::config::{Config, Impact, KeyConfig};
+    use crate::decision::{decide, needs_verification, route, DenyListHit, RequestFacts, Route};
+    use crate::keys::{self, FetchDecision, JwksCache};
+    use crate::paths::decode_path;
+    use crate::revocation::{
+        self, check_admin_head, parse_restore_body, parse_revoke_body, session_deny_ttl_seconds,
+        AdminError, AdminPlan, AdminRequestHead, AdminRoute, AdminStep, DenyEntry, DenySource,
+        DenyTtlInputs, PlanContext, RestorePlan, RevokePlan, StepOutcome,
+        DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
+    };
+    use crate::rfc3339::format_millis;
+    use crate::token::{
+        decode, find_session_token, verify_cached, ClaimRules, CookieContext, KeySource,
+        TokenError, Verification,
+    };
+    use crate::verified_cache::VerifiedTokenCache;
+    use crate::webhook::{
+        effects, verify_webhook, ClerkEvent, PayloadProblem, WebhookEffect, WebhookError,
+        WebhookHeaders, MAX_BODY_BYTES as WEBHOOK_MAX_BODY_BYTES,
+    };
+
+    /// `Retry-After` of a paused webhook answer, in seconds (as the Worker).
+    const PAUSED_RETRY_AFTER_SECONDS: u32 = 300;
+
+    /// Token lifetime a webhook's session deny-list entry must outlive: the webhook carries
+    /// no hint of the instance's setting, so the longest plausible one (as the Worker).
+    const WEBHOOK_TOKEN_LIFETIME_SECONDS: u64 = 3600;
+
+    fn now_ms(now: f64) -> i64 {
+        if now.is_finite() {
+            now as i64
+        } else {
+            0
+        }
+    }
+
+    /// What the JavaScript side read from the request. Header values are passed only to
+    /// the token finder and the decision; the audit line takes the [`RequestContext`].
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default)]
+    struct Facts {
+        method: String,
+        /// The raw URL path (percent-encoded, no query).
+        path: String,
+        /// The full URL (the sign-in redirect's `redirect_url`).
+        url: String,
+        authorization: Option<String>,
+        cookie: Option<String>,
+        sec_fetch_dest: Option<String>,
+        accept: Option<String>,
+        request_id: String,
+        ip: String,
+        user_agent: String,
+    }
+
+    impl Facts {
+        fn parse(json: &str) -> Self {
+            serde_json::from_str(json).unwrap_or_default()
+        }
+
+        fn context(&self) -> RequestContext {
+            RequestContext::new(
+                &self.request_id,
+                &self.method,
+                &self.path,
+                &self.ip,
+                &self.user_agent,
+            )
+        }
+    }
+
+    /// A JSON answer: `cache-control: no-store` like every answer of the Worker.
+    fn respond(
+        status: u16,
+        body: &Value,
+        extra: &[(&str, String)],
+        audit: Option<String>,
+    ) -> Value {
+        let mut headers = vec![
+            json!(["content-type", "application/json"]),
+            json!(["cache-control", "no-store"]),
+        ];
+        headers.extend(
+            extra
+                .iter()
+                .map(|(n, v)| json!([n.to_ascii_lowercase(), v])),
+        );
+        json!({
+            "action": "respond",
+            "status": status,
+            "headers": headers,
+            "body": body.to_string(),
+            "audit": audit,
+        })
+    }
+
+    fn line(event: AuditEvent, request: &RequestContext, now: i64) -> String {
+        event.with_request(request).to_line(now)
+    }
+
+    /// A Backend API call, as `fetch` arguments. The headers hold the secret key.
+    fn call_json(api_url: &str, secret: &str, request: &ApiRequest, delay_ms: u64) -> Value {
+        json!({
+            "kind": "call",
+            "method": request.method.as_str(),
+            "url": request_url(api_url, request),
+            "headers": request
+                .headers(secret)
+                .into_iter()
+                .map(|(n, v)| json!([n, v]))
+                .collect::<Vec<_>>(),
+            "body": request.body,
+            "delay_ms": delay_ms,
+            "timeout_ms": ATTEMPT_TIMEOUT_MS,
+        })
+    }
+
+    /// `{"status", "body", "retry_after"}` | `{"timeout": true}` | `{"network_error": text}`.
+    fn api_outcome(json: &str) -> ApiOutcome {
+        let value: Value = serde_json::from_str(json).unwrap_or(Value::Null);
+        if value.get("timeout").and_then(Value::as_bool) == Some(true) {
+            return ApiOutcome::Timeout;
+        }
+        if let Some(status) = value.get("status").and_then(Value::as_u64) {
+            return ApiOutcome::Response {
+                status: u16::try_from(status).unwrap_or(0),
+                body: value
+                    .get("body")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
+                retry_after: value
+                    .get("retry_after")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+            };
+        }
+        ApiOutcome::NetworkError(
+            value
+                .get("network_error")
+                .and_then(Value::as_str)
+                .unwrap_or("connection failed")
+                .to_owned(),
+        )
+    }
+
+    /// Either the verification, or the JWKS fetch that must happen first.
+    enum Prepared {
+        Ready(Verification),
+        FetchJwks(Value),
+    }
+
+    /// One configuration and its caches: what a Worker isolate keeps (src/worker/isolate.rs),
+    /// for one `env` object of a JavaScript runtime.
+    #[wasm_bindgen]
+    pub struct Guard {
+        config: Config,
+        jwks: JwksCache,
+        /// Why the last JWKS refresh failed, for requests while no key is available.
+        jwks_error: Option<TokenError>,
+        tokens: VerifiedTokenCache,
+    }
+
+    #[wasm_bindgen]
+    impl Guard {
+        /// Parses the configuration from `{"NAME": "value", ...}` (CONTRACT.md section 1).
+        #[wasm_bindgen(constructor)]
+        pub fn new(env_json: &str) -> Guard {
+            let env: Map<String, Value> = serde_json::from_str(env_json).unwrap_or_default();
+            let config = Config::from_env(&|name: &str| {
+                env.get(name).and_then(Value::as_str).map(str::to_owned)
+            });
+            Guard {
+                config,
+                jwks: JwksCache::new(),
+                jwks_error: None,
+                tokens: VerifiedTokenCache::default(),
+            }
+        }
+
+        /// The `config.invalid` audit lines (a JSON array of lines), to print once.
+        #[wasm_bindgen(js_name = configProblems)]
+        pub fn config_problems(&self, now: f64) -> String {
+            let lines: Vec<String> = self
+                .config
+                .problems
+                .iter()
+                .map(|problem| {
+                    AuditEvent::new(Level::Error, "config.invalid")
+                        .text("variable", problem.variable)
+                        .text("problem", &problem.problem)
+                        .to_line(now_ms(now))
+                })
+                .collect();
+            Value::from(lines).to_string()
+        }
+
+        /// Which handler a raw request path goes to: `health`, `webhooks`, `admin-revoke`,
+        /// `admin-restore`, `clerk-not-found`, `public` or `protected`.
+        pub fn route(&self, raw_path: &str) -> String {
+            match route(&self.config, &decode_path(raw_path)) {
+                Route::Health => "health",
+                Route::Webhooks => "webhooks",
+                Route::AdminRevoke => "admin-revoke",
+                Route::AdminRestore => "admin-restore",
+                Route::ClerkNotFound => "clerk-not-found",
+                Route::Public => "public",
+                Route::Protected => "protected",
+            }
+            .to_owned()
+        }
+
+        /// `GET /__clerk/health`, the same JSON as the Worker's.
+        pub fn health(&self, method: &str, now: f64) -> String {
+            if !method.eq_ignore_ascii_case("GET") {
+                return respond(
+                    405,
+                    &json!({"error": "method-not-allowed", "message": "use GET /__clerk/health"}),
+                    &[("allow", "GET".to_owned())],
+                    None,
+                )
+                .to_string();
+            }
+            let now = now_ms(now);
+            let config = &self.config;
+            let status = if config.has_problems(Impact::Auth) {
+                "misconfigured"
+            } else if !config.problems.is_empty() || self.jwks.last_failure().is_some() {
+                "degraded"
+            } else {
+                "ok"
+            };
+            let key_source = match config.keys {
+                KeyConfig::Pem(_) => Value::from("pem"),
+                KeyConfig::Jwks => Value::from("jwks"),
+                KeyConfig::None => Value::Null,
+            };
+            let bypass = &config.bypass;
+            let mode = if bypass.is_live(now) {
+                bypass.mode.name()
+            } else {
+                "off"
+            };
+            let body = json!({
+                "status": status,
+                "key_source": key_source,
+                "bypass": { "mode": mode, "until": bypass.until_ms.map(format_millis) },
+                "webhooks": { "paused": config.webhooks_paused },
+                "version": env!("CARGO_PKG_VERSION"),
+                "invalid_variables": config.problems.iter().map(|p| p.variable).collect::<Vec<_>>(),
+            });
+            respond(200, &body, &[], None).to_string()
+        }
+
+        /// Verifies the request's token as far as the caches allow. Answers
+        /// `{"fetch": {url, headers, timeout_ms}}` when the JWKS must be fetched first (feed
+        /// the answer to [`Self::record_jwks`], then ask again), else
+        /// `{"identity": null | {"user_id", "session_id"}}`: whose deny-list entries to check.
+        /// A signature is checked once: [`Self::decide`] finds the result in the cache.
+        pub fn identity(&mut self, facts_json: &str, now: f64) -> String {
+            let facts = Facts::parse(facts_json);
+            match self.prepare(&facts, now_ms(now), true) {
+                Prepared::FetchJwks(plan) => json!({ "fetch": plan }),
+                Prepared::Ready(verification) => json!({
+                    "identity": verification.identity().map(|c| json!({
+                        "user_id": c.user_id,
+                        "session_id": c.session_id,
+                    })),
+                }),
+            }
+            .to_string()
+        }
+
+        /// Records the answer of a JWKS fetch planned by [`Self::identity`]; `outcome_json` is
+        /// `{"status", "body"}`, `{"timeout": true}` or `{"network_error": text}`. Answers
+        /// `{"audit": line | null}` (`keys.refresh_failed`).
+        #[wasm_bindgen(js_name = recordJwks)]
+        pub fn record_jwks(&mut self, facts_json: &str, outcome_json: &str, now: f64) -> String {
+            let now = now_ms(now);
+            let failure = match api_outcome(outcome_json) {
+                ApiOutcome::Response { status, body, .. } if (200..300).contains(&status) => {
+                    match keys::parse_jwks(body.as_bytes()) {
+                        Ok(keys) => {
+                            self.jwks.record_success(keys, now);
+                            self.jwks_error = None;
+                            // Cache hits skip key resolution: they must not outlive the keys.
+                            self.tokens.clear();
+                            return json!({ "audit": null }).to_string();
+                        }
+                        Err(e) => (TokenError::JwkRemoteInvalid, format!("GET /v1/jwks: {e}")),
+                    }
+                }
+                ApiOutcome::Response { status, .. } => (
+                    TokenError::JwkRemoteFailedToLoad,
+                    format!("GET /v1/jwks failed: HTTP {status}"),
+                ),
+                ApiOutcome::Timeout => (
+                    TokenError::JwkRemoteFailedToLoad,
+                    format!("GET /v1/jwks failed: no answer within {ATTEMPT_TIMEOUT_MS} ms"),
+                ),
+                ApiOutcome::NetworkError(why) => (
+                    TokenError::JwkRemoteFailedToLoad,
+                    format!("GET /v1/jwks failed: {why}"),
+                ),
+            };
+            let (error, problem) = failure;
+            self.jwks.record_failure(problem.clone(), now);
+            self.jwks_error = Some(error);
+            let event = AuditEvent::new(Level::Error, "keys.refresh_failed")
+                .text("reason", error.code())
+                .text("problem", &problem);
+            json!({ "audit": line(event, &Facts::parse(facts_json).context(), now) }).to_string()
+        }
+
+        /// Decides a protected request: `deny_hit` is `"session"`, `"user"` or empty (what
+        /// the deny-list holds for the identity of [`Self::identity`]). Answers
+        /// `{"action": "forward", "headers": [[name, value]...], "audit"}` (set these request
+        /// headers after removing every incoming `x-clerk-*`) or
+        /// `{"action": "respond", "status", "headers", "body", "audit"}`.
+        pub fn decide(&mut self, facts_json: &str, deny_hit: &str, now: f64) -> String {
+            let facts = Facts::parse(facts_json);
+            let now = now_ms(now);
+            let verification = match self.prepare(&facts, now, false) {
+                Prepared::Ready(verification) => verification,
+                Prepared::FetchJwks(_) => Verification::Rejected {
+                    error: TokenError::JwkRemoteFailedToLoad,
+                    signed: None,
+                },
+            };
+            let deny_hit = match deny_hit {
+                "session" => Some(DenyListHit::Session),
+                "user" => Some(DenyListHit::User),
+                _ => None,
+            };
+            let path = decode_path(&facts.path);
+            let request_facts = RequestFacts {
+                method: &facts.method,
+                path: &path,
+                url: &facts.url,
+                sec_fetch_dest: facts.sec_fetch_dest.as_deref(),
+                accept: facts.accept.as_deref(),
+            };
+            let outcome = decide(&self.config, &request_facts, &verification, deny_hit, now);
+            let audit = outcome
+                .audit
+                .map(|event| line(event, &facts.context(), now));
+            match outcome.decision.refusal() {
+                Some(refusal) => {
+                    respond(refusal.status, &refusal.body, &refusal.headers, audit).to_string()
+                }
+                None => json!({
+                    "action": "forward",
+                    "headers": outcome
+                        .decision
+                        .forward_headers()
+                        .into_iter()
+                        .map(|(n, v)| json!([n, v]))
+                        .collect::<Vec<_>>(),
+                    "audit": audit,
+                })
+                .to_string(),
+            }
+        }
+
+        /// A 500 that fails closed when the adapter's own I/O broke (`detail`: which part,
+        /// e.g. `deny-list`), with its `middleware.error` line. The error's text is not
+        /// taken: it could quote a header or a URL.
+        #[wasm_bindgen(js_name = internalError)]
+        pub fn internal_error(&self, facts_json: &str, detail: &str, now: f64) -> String {
+            let facts = Facts::parse(facts_json);
+            let detail = match detail {
+                "deny-list" => "deny-list",
+                "jwks" => "jwks",
+                "store" => "store",
+                _ => "runtime",
+            };
+            let event = AuditEvent::new(Level::Error, "middleware.error")
+                .text("reason", "internal-error")
+                .text("detail", detail)
+                .value("status", 500.into());
+            let body = json!({
+                "error": "internal-error",
+                "message": "the edge auth layer failed; the request was not forwarded. \
+                            See the middleware.error audit line with this request_id.",
+                "request_id": facts.context().request_id,
+            });
+            respond(
+                500,
+                &body,
+                &[],
+                Some(line(event, &facts.context(), now_ms(now))),
+            )
+            .to_string()
+        }
+
+        /// The first step of a webhook delivery, before the body is read: `{"respond": ...}`
+        /// (405, 503 paused, 500 misconfigured, 400 too large) or `{"read_limit": bytes}`.
+        #[wasm_bindgen(js_name = webhookStart)]
+        pub fn webhook_start(&self, facts_json: &str, content_length: &str, now: f64) -> String {
+            let facts = Facts::parse(facts_json);
+            let request = facts.context();
+            let now = now_ms(now);
+            let config = &self.config;
+            let answer = if !facts.method.eq_ignore_ascii_case("POST") {
+                respond(
+                    405,
+                    &json!({
+                        "error": "method-not-allowed",
+                        "message": "Svix delivers webhooks with POST",
+                    }),
+                    &[("allow", "POST".to_owned())],
+                    None,
+                )
+            } else if config.webhooks_paused {
+                let event = AuditEvent::new(Level::Warn, "webhook.paused")
+                    .text("reason", "paused")
+                    .value("status", 503.into());
+                respond(
+                    503,
+                    &json!({
+                        "error": "paused",
+                        "message": "webhook processing is paused (CLERK_WEBHOOKS_PAUSED=true); \
+                                    nothing was read or applied, and Svix will redeliver this \
+                                    event later",
+                    }),
+                    &[("retry-after", PAUSED_RETRY_AFTER_SECONDS.to_string())],
+                    Some(line(event, &request, now)),
+                )
+            } else if config.webhook_secrets.is_empty() || config.has_problems(Impact::Webhooks) {
+                webhook_misconfigured(&request, now)
+            } else {
+                match content_length.trim().parse::<u64>() {
+                    Ok(len) if len > WEBHOOK_MAX_BODY_BYTES as u64 => {
+                        let len = usize::try_from(len).unwrap_or(usize::MAX);
+                        let error = WebhookError::InvalidPayload(PayloadProblem::TooLarge { len });
+                        webhook_rejected(&error, None, &request, now)
+                    }
+                    _ => return json!({ "read_limit": WEBHOOK_MAX_BODY_BYTES }).to_string(),
+                }
+            };
+            json!({ "respond": answer }).to_string()
+        }
+
+        /// Verifies a delivery (`headers_json`: lower-case name -> value; `body`: the raw
+        /// bytes; `too_large`: the reader stopped at the limit). Answers `{"respond": ...}`
+        /// (400 rejected, 500 misconfigured) or `{"verified": {"svix_id", "type", "event",
+        /// "writes": [{key, value, ttl_seconds}], "delivery"}}`: write the deny-list entries,
+        /// hand `event` to the application, then call [`Self::webhook_finish`] with
+        /// `delivery`.
+        #[wasm_bindgen(js_name = webhookVerify)]
+        pub fn webhook_verify(
+            &self,
+            facts_json: &str,
+            headers_json: &str,
+            body: &[u8],
+            too_large: bool,
+            now: f64,
+        ) -> String {
+            let facts = Facts::parse(facts_json);
+            let request = facts.context();
+            let now = now_ms(now);
+            if too_large {
+                let error =
+                    WebhookError::InvalidPayload(PayloadProblem::TooLarge { len: body.len() });
+                return json!({ "respond": webhook_rejected(&error, None, &request, now) })
+                    .to_string();
+            }
+            let headers: Map<String, Value> =
+                serde_json::from_str(headers_json).unwrap_or_default();
+            let lookup =
+                WebhookHeaders::from_lookup(|name| headers.get(name).and_then(Value::as_str));
+            let verified = match verify_webhook(
+                &lookup,
+                body,
+                &self.config.webhook_secrets,
+                now.div_euclid(1000),
+            ) {
+                Ok(verified) => verified,
+                Err(WebhookError::InvalidSecret(_)) => {
+                    return json!({ "respond": webhook_misconfigured(&request, now) }).to_string()
+                }
+                Err(error) => {
+                    return json!({ "respond": webhook_rejected(&error, lookup.id, &request, now) })
+                        .to_string()
+                }
+            };
+            let event = match ClerkEvent::from_payload(&verified.payload) {
+                Ok(event) => event,
+                Err(error) => {
+                    let answer = webhook_rejected(&error, Some(&verified.id), &request, now);
+                    return json!({ "respond": answer }).to_string();
+                }
+            };
+            let event_type = verified.event_type.clone().unwrap_or_default();
+            let deny_value = DenyEntry {
+                source: DenySource::Webhook,
+                reason: Some(event_type.clone()),
+                created_at: u64::try_from(now).unwrap_or(0),
+            }
+            .to_json();
+            let session_ttl = session_deny_ttl_seconds(DenyTtlInputs {
+                grace_seconds: self.config.bypass.grace_seconds,
+                max_token_lifetime_seconds: WEBHOOK_TOKEN_LIFETIME_SECONDS,
+                clock_skew_ms: u64::try_from(self.config.clock_skew_ms).unwrap_or(0),
+            });
+            let mut writes = Vec::new();
+            let mut names = Vec::new();
+            for effect in effects(&event) {
+                match effect {
+                    WebhookEffect::DenyUser { user_id } => {
+                        names.push("deny_user");
+                        writes.push(json!({
+                            "key": revocation::Target::User(user_id).deny_key(),
+                            "value": deny_value,
+                            "ttl_seconds": null,
+                        }));
+                    }
+                    WebhookEffect::DenySession { session_id, .. } => {
+                        names.push("deny_session");
+                        writes.push(json!({
+                            "key": revocation::Target::Session(session_id).deny_key(),
+                            "value": deny_value,
+                            "ttl_seconds": session_ttl,
+                        }));
+                    }
+                    // Rows of users are the application's business (its `onEvent`).
+                    _ => {}
+                }
+            }
+            let (user_id, session_id) = match &event {
+                ClerkEvent::UserCreated(user) | ClerkEvent::UserUpdated(user) => {
+                    (Some(user.id.clone()), None)
+                }
+                ClerkEvent::UserDeleted { user_id } => (Some(user_id.clone()), None),
+                ClerkEvent::SessionEnded {
+                    session_id,
+                    user_id,
+                    ..
+                } => (Some(user_id.clone()), Some(session_id.clone())),
+                _ => (None, None),
+            };
+            json!({
+                "verified": {
+                    "svix_id": verified.id,
+                    "type": event_type,
+                    "event": verified.payload,
+                    "writes": writes,
+                    "delivery": {
+                        "svix_id": verified.id,
+                        "type": event_type,
+                        "effects": names,
+                        "user_id": user_id,
+                        "session_id": session_id,
+                    },
+                }
+            })
+            .to_string()
+        }
+
+        /// The answer to a verified delivery (`delivery_json` from [`Self::webhook_verify`],
+        /// or `null` when the body could not be read): `outcome` is `accepted`, `duplicate`
+        /// or `failed` (with `store`: `deny-list`, `dedupe`, `handler` or `request-body`).
+        #[wasm_bindgen(js_name = webhookFinish)]
+        pub fn webhook_finish(
+            &self,
+            facts_json: &str,
+            delivery_json: &str,
+            outcome: &str,
+            store: &str,
+            now: f64,
+        ) -> String {
+            let request = Facts::parse(facts_json).context();
+            let now = now_ms(now);
+            let delivery: Value = serde_json::from_str(delivery_json).unwrap_or(Value::Null);
+            let text = |name: &str| {
+                delivery
+                    .get(name)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            };
+            let (svix_id, event_type) = (text("svix_id"), text("type"));
+            let with_delivery = |event: AuditEvent| {
+                event
+                    .opt_text("svix_id", svix_id.as_deref())
+                    .opt_text("type", event_type.as_deref())
+            };
+            match outcome {
+                "duplicate" => {
+                    let event = with_delivery(AuditEvent::new(Level::Info, "webhook.duplicate"))
+                        .value("status", 200.into());
+                    respond(
+                        200,
+                        &json!({"ok": true, "duplicate": true, "svix_id": svix_id, "type": event_type}),
+                        &[],
+                        Some(line(event, &request, now)),
+                    )
+                }
+                "accepted" => {
+                    let event = with_delivery(AuditEvent::new(Level::Info, "webhook.accepted"))
+                        .value("status", 200.into())
+                        .value(
+                            "effects",
+                            delivery.get("effects").cloned().unwrap_or(json!([])),
+                        )
+                        .opt_text("user_id", text("user_id").as_deref())
+                        .opt_text("session_id", text("session_id").as_deref());
+                    respond(
+                        200,
+                        &json!({"ok": true, "svix_id": svix_id, "type": event_type}),
+                        &[],
+                        Some(line(event, &request, now)),
+                    )
+                }
+                _ => {
+                    let store = match store {
+                        "deny-list" => "deny-list",
+                        "dedupe" => "dedupe",
+                        "handler" => "handler",
+                        _ => "request-body",
+                    };
+                    let event = with_delivery(AuditEvent::new(Level::Error, "webhook.failed"))
+                        .text("reason", "not-processed")
+                        .text("store", store)
+                        .value("status", 500.into());
+                    let message = if store == "handler" {
+                        "the application's onEvent failed; Svix will redeliver the event, and \
+                         applying it again is safe"
+                            .to_owned()
+                    } else {
+                        format!(
+                            "the event could not be stored ({store} failed); nothing is lost: \
+                             Svix will redeliver it, and applying it again is safe"
+                        )
+                    };
+                    respond(
+                        500,
+                        &json!({"error": "not-processed", "message": message}),
+                        &[],
+                        Some(line(event, &request, now)),
+                    )
+                }
+            }
+            .to_string()
+        }
+
+        /// Checks an admin request before its body is read (`route`: `revoke` or `restore`):
+        /// `{"respond": ...}` (404, 405, 401, 403, 415, 413, 500) or `{"read_limit": bytes}`.
+        #[wasm_bindgen(js_name = adminHead)]
+        pub fn admin_head(
+            &self,
+            route: &str,
+            facts_json: &str,
+            content_type: &str,
+            content_length: &str,
+            now: f64,
+        ) -> String {
+            let facts = Facts::parse(facts_json);
+            let route = admin_route(route);
+            let admin_token = self.config.admin_token.as_ref().map(|t| t.expose());
+            let head = AdminRequestHead {
+                method: &facts.method,
+                authorization: facts.authorization.as_deref(),
+                content_type: Some(content_type).filter(|v| !v.is_empty()),
+                content_length: Some(content_length).filter(|v| !v.is_empty()),
+            };
+            let checked = if admin_token.is_some() && self.config.has_problems(Impact::Admin) {
+                Err(None)
+            } else {
+                check_admin_head(admin_token, &head).map_err(Some)
+            };
+            match checked {
+                Ok(()) => json!({ "read_limit": revocation::MAX_BODY_BYTES }),
+                Err(error) => json!({
+                    "respond": admin_refusal(route, error.as_ref(), &facts.context(), now_ms(now)),
+                }),
+            }
+            .to_string()
+        }
+
+        /// A revoke or restore operation for a body that passed [`Self::admin_head`]
+        /// (`too_large`: the reader stopped at the limit).
+        #[wasm_bindgen(js_name = adminRun)]
+        pub fn admin_run(&self, route: &str, body: &[u8], too_large: bool, now: f64) -> AdminRun {
+            let route = admin_route(route);
+            let ttl = DenyTtlInputs {
+                grace_seconds: self.config.bypass.grace_seconds,
+                max_token_lifetime_seconds: DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
+                clock_skew_ms: u64::try_from(self.config.clock_skew_ms).unwrap_or(0),
+            };
+            let context = PlanContext {
+                now_ms: u64::try_from(now_ms(now)).unwrap_or(0),
+                ttl,
+            };
+            let plan = if too_large {
+                Err(AdminError::BodyTooLarge)
+            } else {
+                match route {
+                    AdminRoute::Revoke => parse_revoke_body(body)
+                        .map(|r| RunPlan::Revoke(Box::new(RevokePlan::new(r, context)))),
+                    AdminRoute::Restore => parse_restore_body(body)
+                        .map(|r| RunPlan::Restore(Box::new(RestorePlan::new(r)))),
+                }
+            };
+            AdminRun {
+                route,
+                plan,
+                api_url: self.config.api_url.clone(),
+                secret: self
+                    .config
+                    .secret_key
+                    .as_ref()
+                    .map(|s| s.expose().to_owned()),
+            }
+        }
+    }
+
+    impl Guard {
+        /// The verification of src/worker/protect.rs, stopping where the JWKS must be fetched
+        /// (only when `may_fetch`).
+        fn prepare(&mut self, facts: &Facts, now: i64, may_fetch: bool) -> Prepared {
+            let config = &self.config;
+            if !needs_verification(config) {
+                return Prepared::Ready(Verification::NoToken);
+            }
+            let pk = config.publishable_key.as_ref();
+            let cookies = CookieContext {
+                suffix: pk.map(|p| p.cookie_suffix.as_str()),
+                frontend_api: pk.map(|p| p.frontend_api.as_str()),
+                production: pk.is_some_and(|p| p.production),
+                now_ms: now,
+            };
+            let Some((token, _)) = find_session_token(
+                facts.authorization.as_deref(),
+                facts.cookie.as_deref(),
+                &cookies,
+            ) else {
+                return Prepared::Ready(Verification::NoToken);
+            };
+            let rules = ClaimRules {
+                authorized_parties: &config.authorized_parties,
+                clock_skew_ms: config.clock_skew_ms,
+                now_ms: now,
+            };
+            // A valid token stays useful past `exp` by the clock skew, and by the grace
+            // window when a grace bypass is configured.
+            let grace_ms = if config.bypass.mode == BypassMode::Grace {
+                i64::try_from(config.bypass.grace_seconds.saturating_mul(1000)).unwrap_or(i64::MAX)
+            } else {
+                0
+            };
+            let keep_after_exp = config.clock_skew_ms.saturating_add(grace_ms);
+            let rejected = |error| {
+                Prepared::Ready(Verification::Rejected {
+                    error,
+                    signed: None,
+                })
+            };
+            match &config.keys {
+                KeyConfig::Pem(key) => {
+                    let settings = self.tokens.settings_id("pem");
+                    Prepared::Ready(verify_cached(
+                        &mut self.tokens,
+                        settings,
+                        &token,
+                        KeySource::Pem(key),
+                        &rules,
+                        keep_after_exp,
+                    ))
+                }
+                KeyConfig::Jwks => {
+                    let settings = self.tokens.settings_id("jwks");
+                    if self.tokens.get(&token, settings, now).is_some() {
+                        // A hit needs no key: skip the JWKS refresh check too.
+                        return Prepared::Ready(verify_cached(
+                            &mut self.tokens,
+                            settings,
+                            &token,
+                            KeySource::Jwks(None),
+                            &rules,
+                            keep_after_exp,
+                        ));
+                    }
+                    let kid = match decode(&token) {
+                        Ok(decoded) => decoded.kid().map(str::to_owned),
+                        Err(error) => return rejected(error),
+                    };
+                    if may_fetch
+                        && self.jwks.needs_fetch(kid.as_deref(), now) == FetchDecision::Fetch
+                    {
+                        if let Some(secret) = &config.secret_key {
+                            self.jwks.record_attempt(now);
+                            let mut plan =
+                                call_json(&config.api_url, secret.expose(), &ApiRequest::jwks(), 0);
+                            if let Value::Object(map) = &mut plan {
+                                map.remove("kind");
+                            }
+                            return Prepared::FetchJwks(plan);
+                        }
+                    }
+                    if !self.jwks.has_keys() {
+                        return rejected(
+                            self.jwks_error.unwrap_or(TokenError::JwkRemoteFailedToLoad),
+                        );
+                    }
+                    Prepared::Ready(verify_cached(
+                        &mut self.tokens,
+                        settings,
+                        &token,
+                        KeySource::Jwks(self.jwks.find(kid.as_deref())),
+                        &rules,
+                        keep_after_exp,
+                    ))
+                }
+                KeyConfig::None => rejected(TokenError::JwkFailedToResolve),
+            }
+        }
+    }
+
+    /// 500 so that Svix retries once the secret is fixed.
+    fn webhook_misconfigured(request: &RequestContext, now: i64) -> Value {
+        let event = AuditEvent::new(Level::Error, "webhook.failed")
+            .text("reason", "misconfigured")
+            .value("status", 500.into());
+        respond(
+            500,
+            &json!({
+                "error": "misconfigured",
+                "message": "CLERK_WEBHOOK_SIGNING_SECRET (or CLERK_WEBHOOKS_PAUSED) is missing or \
+                            invalid, see the config.invalid audit line; nothing was applied and \
+                            Svix will retry",
+            }),
+            &[],
+            Some(line(event, request, now)),
+        )
+    }
+
+    /// 400 for a delivery that is not a valid, signed Clerk event; nothing was written.
+    fn webhook_rejected(
+        error: &WebhookError,
+        svix_id: Option<&str>,
+        request: &RequestContext,
+        now: i64,
+    ) -> Value {
+        let event = AuditEvent::new(Level::Warn, "webhook.rejected")
+            .text("reason", error.code())
+            .opt_text("svix_id", svix_id)
+            .value("status", 400.into());
+        respond(
+            400,
+            &json!({
+                "error": "invalid-webhook",
+                "reason": error.code(),
+                "message": error.to_string(),
+            }),
+            &[],
+            Some(line(event, request, now)),
+        )
+    }
+
+    fn admin_route(name: &str) -> AdminRoute {
+        if name == "restore" {
+            AdminRoute::Restore
+        } else {
+            AdminRoute::Revoke
+        }
+    }
+
+    /// The answer to a refused admin request (`None`: the admin variables are broken) and
+    /// its `admin.denied` line.
+    fn admin_refusal(
+        route: AdminRoute,
+        error: Option<&AdminError>,
+        request: &RequestContext,
+        now: i64,
+    ) -> Value {
+        let (status, body, headers): (u16, Value, Vec<(&str, String)>) = match error {
+            Some(error) => (
+                error.status(),
+                serde_json::from_str(&error.to_json_body()).unwrap_or(Value::Null),
+                error
+                    .response_headers()
+                    .iter()
+                    .map(|(n, v)| (*n, (*v).to_owned()))
+                    .collect(),
+            ),
+            None => (
+                500,
+                json!({
+                    "error": "misconfigured",
+                    "message": "CLERK_ADMIN_TOKEN is invalid, see the config.invalid audit line",
+                }),
+                Vec::new(),
+            ),
+        };
+        let event = AuditEvent::new(Level::Warn, "admin.denied")
+            .text("action", route.audit_event().trim_start_matches("admin."))
+            .text("reason", error.map_or("misconfigured", AdminError::code))
+            .value("status", status.into());
+        respond(status, &body, &headers, Some(line(event, request, now)))
+    }
+
+    enum RunPlan {
+        Revoke(Box<RevokePlan>),
+        Restore(Box<RestorePlan>),
+    }
+
+    impl RunPlan {
+        fn plan(&mut self) -> &mut dyn AdminPlan {
+            match self {
+                RunPlan::Revoke(plan) => plan.as_mut(),
+                RunPlan::Restore(plan) => plan.as_mut(),
+            }
+        }
+    }
+
+    /// One admin operation (src/revocation.rs's plans), driven by the JavaScript side:
+    /// `start()`, then `feed(outcome)` after performing each step, until a step is `done`;
+    /// then `finish()` gives the answer.
+    ///
+    /// Steps: `{"kind": "write", "key", "value", "ttl_seconds"}` and
+    /// `{"kind": "delete", "key"}` (the deny-list store; feed `{"storage": null}` or
+    /// `{"storage": "error text"}`), `{"kind": "call", "method", "url", "headers", "body",
+    /// "delay_ms", "timeout_ms"}` (wait, then fetch; feed `{"api": {"status", "body",
+    /// "retry_after"}}`, `{"api": {"timeout": true}}` or `{"api": {"network_error": text}}`),
+    /// `{"kind": "done"}`.
+    #[wasm_bindgen]
+    pub struct AdminRun {
+        route: AdminRoute,
+        plan: Result<RunPlan, AdminError>,
+        api_url: String,
+        secret: Option<String>,
+    }
+
+    #[wasm_bindgen]
+    impl AdminRun {
+        /// The first step.
+        pub fn start(&mut self) -> String {
+            let step = match &mut self.plan {
+                Ok(plan) => plan.plan().start(),
+                Err(_) => AdminStep::Done,
+            };
+            self.step_json(step)
+        }
+
+        /// Feeds the outcome of the last step; answers the next step.
+        pub fn feed(&mut self, outcome_json: &str) -> String {
+            let value: Value = serde_json::from_str(outcome_json).unwrap_or(Value::Null);
+            let outcome = match value.get("api") {
+                Some(api) => StepOutcome::Api(api_outcome(&api.to_string())),
+                None => StepOutcome::Storage(match value.get("storage") {
+                    None | Some(Value::Null) => Ok(()),
+                    Some(error) => Err(error.as_str().unwrap_or("storage failed").to_owned()),
+                }),
+            };
+            let step = match &mut self.plan {
+                Ok(plan) => plan.plan().feed(outcome),
+                Err(_) => AdminStep::Done,
+            };
+            self.step_json(step)
+        }
+
+        /// The answer, with its `admin.revoke` / `admin.restore` (or `admin.denied`) line.
+        pub fn finish(&mut self, facts_json: &str, now: f64) -> String {
+            let request = Facts::parse(facts_json).context();
+            let now = now_ms(now);
+            let plan = match &mut self.plan {
+                Ok(plan) => plan,
+                Err(error) => {
+                    return json!({ "respond": admin_refusal(self.route, Some(error), &request, now) })
+                        .to_string()
+                }
+            };
+            let (status, body, event) = match plan {
+                RunPlan::Revoke(plan) => {
+                    let report = plan.report();
+                    let event = AuditEvent::new(Level::Warn, "admin.revoke")
+                        .text("target", &report.target)
+                        .text("target_type", report.target_type)
+                        .value("revoked_sessions", json!(report.revoked))
+                        .value("banned", json!(report.banned))
+                        .value("edge_deny_listed", report.edge_deny_listed.into())
+                        .value("dry_run", report.dry_run.into())
+                        .value("ok", (plan.response_status() == 200).into())
+                        .opt_text("operator_reason", plan.request().reason.as_deref());
+                    (plan.response_status(), plan.response_body(), event)
+                }
+                RunPlan::Restore(plan) => {
+                    let report = plan.report();
+                    let event = AuditEvent::new(Level::Warn, "admin.restore")
+                        .text("target", &report.target)
+                        .text("target_type", report.target_type)
+                        .value("unbanned", json!(report.unbanned))
+                        .value("edge_deny_removed", report.edge_deny_removed.into())
+                        .value("dry_run", report.dry_run.into())
+                        .value("ok", (plan.response_status() == 200).into())
+                        .opt_text("operator_reason", plan.request().reason.as_deref());
+                    (plan.response_status(), plan.response_body(), event)
+                }
+            };
+            let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+            let event = event.value("status", status.into());
+            json!({ "respond": respond(status, &body, &[], Some(line(event, &request, now))) })
+                .to_string()
+        }
+    }
+
+    impl AdminRun {
+        fn step_json(&mut self, mut step: AdminStep) -> String {
+            // Without a secret key no call can succeed: answer each as Clerk answers a
+            // missing key (401, not retried, halts further calls), so the report says so.
+            while let (AdminStep::CallApi { .. }, None, Ok(plan)) =
+                (&step, &self.secret, &mut self.plan)
+            {
+                let body = json!({
+                    "errors": [{
+                        "code": "secret_key_missing",
+                        "message": "CLERK_SECRET_KEY is not set",
+                        "long_message": "CLERK_SECRET_KEY is not set: the Backend API cannot be called",
+                    }],
+                });
+                step = plan.plan().feed(StepOutcome::Api(ApiOutcome::Response {
+                    status: 401,
+                    body: body.to_string(),
+                    retry_after: None,
+                }));
+            }
+            match step {
+                AdminStep::WriteDenyEntry {
+                    key,
+                    value,
+                    expiration_ttl_seconds,
+                } => json!({
+                    "kind": "write",
+                    "key": key,
+                    "value": value,
+                    "ttl_seconds": expiration_ttl_seconds,
+                }),
+                AdminStep::DeleteDenyEntry { key } => json!({ "kind": "delete", "key": key }),
+                AdminStep::CallApi {
+                    request,
+                    delay_ms,
+                    timeout_ms,
+                } => {
+                    let mut call = call_json(
+                        &self.api_url,
+                        self.secret.as_deref().unwrap_or(""),
+                        &request,
+                        delay_ms,
+                    );
+                    if let Value::Object(map) = &mut call {
+                        map.insert("timeout_ms".into(), timeout_ms.into());
+                    }
+                    call
+                }
+                AdminStep::Done => json!({ "kind": "done" }),
+            }
+            .to_string()
+        }
+    }
+}
