@@ -1,31 +1,462 @@
-//! `POST /__clerk/admin/revoke` and `/restore` (being written).
+//! `POST /__clerk/admin/revoke` and `POST /__clerk/admin/restore`: the I/O half of
+//! [`crate::revocation`], which owns the checks, the body rules, the plans and the reports.
+//!
+//! Order of a call: the route exists only with `CLERK_ADMIN_TOKEN` set (else 404, as if
+//! absent), an invalid admin token disables the routes (500 `misconfigured`), then the
+//! request head is checked (method, bearer token in constant time, content type, declared
+//! size) before a single body byte is read; the body is read with a hard size limit even
+//! when no `Content-Length` was sent; then the plan runs step by step: KV writes and deletes
+//! through [`super::denylist`] (which updates this isolate's deny cache, so the next request
+//! here is refused at once), Backend API attempts through [`super::backend::send_attempt`]
+//! after the wait the plan asks for.
+//!
+//! Every call that reaches the checks leaves exactly one audit line: `admin.denied` when it
+//! is refused before authentication succeeded, `admin.revoke` / `admin.restore` otherwise.
+//! No line and no answer carries the admin token, the secret key or an `Authorization`
+//! value.
 
-use ::worker::{Env, Request, Response, Result};
-use serde_json::json;
+use std::time::Duration;
 
-use crate::audit::RequestContext;
+use ::worker::{Delay, Env, Request, Response, Result};
+use js_sys::{Reflect, Uint8Array};
+use serde_json::{json, Value};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::ReadableStreamDefaultReader;
 
-use super::isolate::IsolateState;
-use super::json_response;
+use crate::audit::{AuditEvent, Level, RequestContext};
+use crate::clerk_api::ApiOutcome;
+use crate::config::{Config, Impact};
+use crate::revocation::{
+    check_admin_head, parse_restore_body, parse_revoke_body, AdminError, AdminPlan,
+    AdminRequestHead, AdminRoute, AdminStep, DenyTtlInputs, PlanContext, RestorePlan,
+    RestoreReport, RestoreRequest, RevokePlan, RevokeReport, RevokeRequest, StepOutcome, Target,
+    MAX_BODY_BYTES,
+};
 
-/// Revokes.
+use super::isolate::{self, IsolateState};
+use super::{backend, denylist, emit};
+
+/// The session-token lifetime a session deny-list entry must outlive once Clerk confirmed
+/// the revoke. Clerk's default is 60 s, but an instance may configure a longer one and
+/// nothing in the request says so: an entry that lives too long costs a few bytes of KV, one
+/// that lives too short lets a token of the revoked session back in. Same value as the
+/// webhook route's.
+const MAX_TOKEN_LIFETIME_SECONDS: u64 = 3600;
+
+/// Most plan steps one call may take. The plans bound themselves (pages, attempts, the
+/// per-call time budget); this only guarantees the loop ends even if a plan misbehaves.
+const MAX_STEPS: usize = 10_000;
+
+/// Longest storage error text kept in a report.
+const MAX_STORAGE_ERROR_CHARS: usize = 200;
+
+/// Handles `POST /__clerk/admin/revoke`.
 pub async fn revoke(
-    _req: Request,
-    _env: &Env,
-    _state: &IsolateState,
-    _request: &RequestContext,
-    _now: i64,
+    req: Request,
+    env: &Env,
+    state: &IsolateState,
+    request: &RequestContext,
+    now: i64,
 ) -> Result<Response> {
-    json_response(501, &json!({"error": "not-implemented"}))
+    let body = match admit(AdminRoute::Revoke, &req, state, request, now).await? {
+        Admission::Body(body) => body,
+        Admission::Answer(response) => return Ok(response),
+    };
+    let parsed = match parse_revoke_body(&body) {
+        Ok(parsed) => parsed,
+        Err(error) => return invalid_request(AdminRoute::Revoke, &error, request, now),
+    };
+    let mut plan = RevokePlan::new(parsed, plan_context(&state.config, now));
+    let finished = drive(&mut plan, env, state).await;
+    let status = if finished {
+        plan.response_status()
+    } else {
+        500
+    };
+    emit(
+        &revoke_event(plan.request(), plan.report(), status),
+        Some(request),
+        isolate::now_ms(),
+    );
+    plan_response(finished, status, plan.response_body())
 }
 
-/// Restores.
+/// Handles `POST /__clerk/admin/restore`.
 pub async fn restore(
-    _req: Request,
-    _env: &Env,
-    _state: &IsolateState,
-    _request: &RequestContext,
-    _now: i64,
+    req: Request,
+    env: &Env,
+    state: &IsolateState,
+    request: &RequestContext,
+    now: i64,
 ) -> Result<Response> {
-    json_response(501, &json!({"error": "not-implemented"}))
+    let body = match admit(AdminRoute::Restore, &req, state, request, now).await? {
+        Admission::Body(body) => body,
+        Admission::Answer(response) => return Ok(response),
+    };
+    let parsed = match parse_restore_body(&body) {
+        Ok(parsed) => parsed,
+        Err(error) => return invalid_request(AdminRoute::Restore, &error, request, now),
+    };
+    let mut plan = RestorePlan::new(parsed);
+    let finished = drive(&mut plan, env, state).await;
+    let status = if finished {
+        plan.response_status()
+    } else {
+        500
+    };
+    emit(
+        &restore_event(plan.request(), plan.report(), status),
+        Some(request),
+        isolate::now_ms(),
+    );
+    plan_response(finished, status, plan.response_body())
+}
+
+/// What the checks before parsing decided.
+enum Admission {
+    /// The request passed: its body, within [`MAX_BODY_BYTES`].
+    Body(Vec<u8>),
+    /// The request was answered already (and its audit line written).
+    Answer(Response),
+}
+
+/// Route existence, configuration, request head, then the body with its size limit.
+async fn admit(
+    route: AdminRoute,
+    req: &Request,
+    state: &IsolateState,
+    request: &RequestContext,
+    now: i64,
+) -> Result<Admission> {
+    let config = &state.config;
+    let Some(admin_token) = config.admin_token.as_ref() else {
+        // The route does not exist: answered like any unknown /__clerk path, no audit line.
+        return error_answer(&AdminError::NotConfigured).map(Admission::Answer);
+    };
+    if config.has_problems(Impact::Admin) {
+        emit(
+            &AuditEvent::new(Level::Warn, "admin.denied")
+                .text("reason", "misconfigured")
+                .value("status", json!(500))
+                .value("ok", json!(false)),
+            Some(request),
+            now,
+        );
+        return misconfigured(config).map(Admission::Answer);
+    }
+
+    let headers = req.headers();
+    let header = |name: &str| headers.get(name).ok().flatten();
+    let method = req.method();
+    // The Authorization value lives only inside this block: it is compared, never kept.
+    let checked = {
+        let authorization = header("authorization");
+        let content_type = header("content-type");
+        let content_length = header("content-length");
+        check_admin_head(
+            Some(admin_token.expose()),
+            &AdminRequestHead {
+                method: method.as_ref(),
+                authorization: authorization.as_deref(),
+                content_type: content_type.as_deref(),
+                content_length: content_length.as_deref(),
+            },
+        )
+    };
+    if let Err(error) = checked {
+        return match error {
+            AdminError::MethodNotAllowed | AdminError::MissingToken | AdminError::WrongToken => {
+                emit(
+                    &AuditEvent::new(Level::Warn, "admin.denied")
+                        .text("reason", error.code())
+                        .value("status", json!(error.status()))
+                        .value("ok", json!(false)),
+                    Some(request),
+                    now,
+                );
+                error_answer(&error).map(Admission::Answer)
+            }
+            _ => invalid_request(route, &error, request, now).map(Admission::Answer),
+        };
+    }
+
+    match read_body(req, MAX_BODY_BYTES).await {
+        Ok(Some(body)) => Ok(Admission::Body(body)),
+        Ok(None) => {
+            invalid_request(route, &AdminError::BodyTooLarge, request, now).map(Admission::Answer)
+        }
+        Err(_) => {
+            emit(
+                &AuditEvent::new(Level::Warn, route.audit_event())
+                    .text("reason", "body-unreadable")
+                    .value("status", json!(400))
+                    .value("ok", json!(false)),
+                Some(request),
+                now,
+            );
+            json_text_response(
+                400,
+                json!({
+                    "error": "body-unreadable",
+                    "message": "the request body could not be read: send it again",
+                })
+                .to_string(),
+                &[],
+            )
+            .map(Admission::Answer)
+        }
+    }
+}
+
+/// Answers an authenticated request whose body (or head) is not acceptable, with its line.
+fn invalid_request(
+    route: AdminRoute,
+    error: &AdminError,
+    request: &RequestContext,
+    now: i64,
+) -> Result<Response> {
+    emit(
+        &AuditEvent::new(Level::Warn, route.audit_event())
+            .text("reason", error.code())
+            .value("status", json!(error.status()))
+            .value("ok", json!(false)),
+        Some(request),
+        now,
+    );
+    error_answer(error)
+}
+
+/// The 500 of an invalid `CLERK_ADMIN_TOKEN`: names the variable and the problem, never the
+/// value.
+fn misconfigured(config: &Config) -> Result<Response> {
+    let problems: Vec<String> = config
+        .problems
+        .iter()
+        .filter(|problem| problem.impact == Impact::Admin)
+        .map(|problem| format!("{} {}", problem.variable, problem.problem))
+        .collect();
+    json_text_response(
+        500,
+        json!({
+            "error": "misconfigured",
+            "message": format!(
+                "the admin routes are off until the configuration is fixed: {}",
+                problems.join("; ")
+            ),
+        })
+        .to_string(),
+        &[],
+    )
+}
+
+/// Runs a plan to its end: performs each step and feeds back what happened. `false` when
+/// the plan did not finish within [`MAX_STEPS`] (a bug in the plan, answered 500).
+async fn drive<P: AdminPlan>(plan: &mut P, env: &Env, state: &IsolateState) -> bool {
+    let mut step = plan.start();
+    for _ in 0..MAX_STEPS {
+        if step == AdminStep::Done {
+            return true;
+        }
+        let outcome = perform(step, env, state).await;
+        step = plan.feed(outcome);
+    }
+    step == AdminStep::Done
+}
+
+/// Performs one step. Never fails: every failure becomes the outcome the plan reports.
+async fn perform(step: AdminStep, env: &Env, state: &IsolateState) -> StepOutcome {
+    match step {
+        AdminStep::WriteDenyEntry {
+            key,
+            value,
+            expiration_ttl_seconds,
+        } => StepOutcome::Storage(
+            denylist::put(
+                env,
+                state,
+                key,
+                &value,
+                expiration_ttl_seconds,
+                isolate::now_ms(),
+            )
+            .await
+            .map_err(|error| storage_error("KV put", &error)),
+        ),
+        AdminStep::DeleteDenyEntry { key } => StepOutcome::Storage(
+            denylist::delete(env, state, key, isolate::now_ms())
+                .await
+                .map_err(|error| storage_error("KV delete", &error)),
+        ),
+        AdminStep::CallApi {
+            request,
+            delay_ms,
+            timeout_ms,
+        } => {
+            let config = &state.config;
+            if config.secret_key.is_none() {
+                // Nothing to wait for: no call can be made without the key.
+                return StepOutcome::Api(ApiOutcome::NetworkError(
+                    "not sent: CLERK_SECRET_KEY is not set on the Worker".to_owned(),
+                ));
+            }
+            if delay_ms > 0 {
+                Delay::from(Duration::from_millis(delay_ms)).await;
+            }
+            let outcome = backend::send_attempt(config, &request, timeout_ms)
+                .await
+                .unwrap_or_else(|| {
+                    ApiOutcome::NetworkError(
+                        "not sent: CLERK_SECRET_KEY is not set on the Worker".to_owned(),
+                    )
+                });
+            StepOutcome::Api(outcome)
+        }
+        // `drive` never performs `Done`; feeding this back makes a confused plan finish.
+        AdminStep::Done => StepOutcome::Storage(Err("internal: nothing to perform".to_owned())),
+    }
+}
+
+/// A storage error for the report: what failed and workers-rs's text (KV errors name the
+/// operation and the key, never a secret), cut to a bounded length.
+fn storage_error(operation: &str, error: &::worker::Error) -> String {
+    format!("{operation} failed: {error}")
+        .chars()
+        .take(MAX_STORAGE_ERROR_CHARS)
+        .collect()
+}
+
+/// What the revoke plan needs from the configuration and the clock.
+fn plan_context(config: &Config, now: i64) -> PlanContext {
+    PlanContext {
+        now_ms: u64::try_from(now).unwrap_or(0),
+        ttl: DenyTtlInputs {
+            grace_seconds: config.bypass.grace_seconds,
+            max_token_lifetime_seconds: MAX_TOKEN_LIFETIME_SECONDS,
+            clock_skew_ms: u64::try_from(config.clock_skew_ms).unwrap_or(0),
+        },
+    }
+}
+
+/// The target as audit fields: `target` (`user:<id>` / `session:<id>`) and `user_id` or
+/// `session_id`, so a search for an id finds the revoke next to the refusals it caused.
+fn with_target(event: AuditEvent, target: &Target) -> AuditEvent {
+    let event = event.text("target", &format!("{}:{}", target.kind(), target.id()));
+    match target {
+        Target::User(id) => event.text("user_id", id),
+        Target::Session(id) => event.text("session_id", id),
+    }
+}
+
+/// The `admin.revoke` line of a finished plan.
+fn revoke_event(request: &RevokeRequest, report: &RevokeReport, status: u16) -> AuditEvent {
+    let event = AuditEvent::new(Level::Warn, "admin.revoke");
+    with_target(event, &request.target)
+        .value("revoked_sessions", json!(report.revoked.len()))
+        .value("failed_sessions", json!(report.failed.len()))
+        .value("sessions_found", json!(report.sessions_found.len()))
+        .value("banned", json!(report.banned == Some(true)))
+        .value("ban_requested", json!(request.ban))
+        .value("edge_deny_listed", json!(report.edge_deny_listed))
+        .value("clerk_reachable", json!(report.clerk_reachable))
+        .value("dry_run", json!(request.dry_run))
+        .value("ok", json!(status == 200))
+        .value("status", json!(status))
+        .value("operator_reason", optional_text(request.reason.as_deref()))
+        .text("message", &report.message)
+}
+
+/// The `admin.restore` line of a finished plan.
+fn restore_event(request: &RestoreRequest, report: &RestoreReport, status: u16) -> AuditEvent {
+    let event = AuditEvent::new(Level::Warn, "admin.restore");
+    with_target(event, &request.target)
+        .value("edge_deny_removed", json!(report.edge_deny_removed))
+        .value("unbanned", json!(report.unbanned == Some(true)))
+        .value("unban_requested", json!(request.unban))
+        .value("clerk_reachable", json!(report.clerk_reachable))
+        .value("dry_run", json!(request.dry_run))
+        .value("ok", json!(status == 200))
+        .value("status", json!(status))
+        .value("operator_reason", optional_text(request.reason.as_deref()))
+        .text("message", &report.message)
+}
+
+/// The operator's reason as a cleaned, capped string, or `null` when none was given.
+fn optional_text(text: Option<&str>) -> Value {
+    match text {
+        Some(text) => Value::String(crate::audit::clean_text(text, crate::audit::MAX_TEXT_CHARS)),
+        None => Value::Null,
+    }
+}
+
+/// The answer of a finished (or runaway) plan.
+fn plan_response(finished: bool, status: u16, body: String) -> Result<Response> {
+    if finished {
+        return json_text_response(status, body, &[]);
+    }
+    json_text_response(
+        500,
+        json!({
+            "error": "internal-error",
+            "message": "the admin operation did not finish; see the audit line and repeat \
+                        the call (it is safe to repeat)",
+            "report": serde_json::from_str::<Value>(&body).unwrap_or(Value::Null),
+        })
+        .to_string(),
+        &[],
+    )
+}
+
+/// The answer of a refused request: its status, JSON body and required headers.
+fn error_answer(error: &AdminError) -> Result<Response> {
+    json_text_response(
+        error.status(),
+        error.to_json_body(),
+        error.response_headers(),
+    )
+}
+
+/// A JSON answer that no cache keeps.
+fn json_text_response(
+    status: u16,
+    body: String,
+    extra_headers: &[(&str, &str)],
+) -> Result<Response> {
+    let mut response = Response::ok(body)?.with_status(status);
+    let headers = response.headers_mut();
+    headers.set("content-type", "application/json")?;
+    headers.set("cache-control", "no-store")?;
+    for (name, value) in extra_headers {
+        headers.set(name, value)?;
+    }
+    Ok(response)
+}
+
+/// Reads the body, at most `limit` bytes: `None` as soon as it turns out larger (declared or
+/// streamed), without buffering the rest.
+async fn read_body(req: &Request, limit: usize) -> Result<Option<Vec<u8>>> {
+    let Some(stream) = req.inner().body() else {
+        return Ok(Some(Vec::new()));
+    };
+    let reader = ReadableStreamDefaultReader::new(&stream)?;
+    let mut body = Vec::new();
+    loop {
+        let chunk = JsFuture::from(reader.read()).await?;
+        if Reflect::get(&chunk, &JsValue::from_str("done"))?.is_truthy() {
+            return Ok(Some(body));
+        }
+        let Ok(bytes) = Reflect::get(&chunk, &JsValue::from_str("value"))?.dyn_into::<Uint8Array>()
+        else {
+            return Err(::worker::Error::RustError(
+                "request body chunk is not bytes".into(),
+            ));
+        };
+        let length = usize::try_from(bytes.length()).unwrap_or(usize::MAX);
+        if body.len().saturating_add(length) > limit {
+            // Best effort: the answer does not depend on the stream closing cleanly.
+            let _ = JsFuture::from(reader.cancel()).await;
+            return Ok(None);
+        }
+        body.extend_from_slice(&bytes.to_vec());
+    }
 }

@@ -1,13 +1,9 @@
 //! Clerk Backend API calls from the Worker: the I/O half of [`crate::clerk_api`], which owns
 //! the requests, the response shapes and the retry policy.
 
-use std::time::Duration;
+use ::worker::{AbortSignal, Fetch, Headers, Method, Request, RequestInit};
 
-use ::worker::{AbortSignal, Delay, Fetch, Headers, Method, Request, RequestInit};
-
-use crate::clerk_api::{
-    request_url, ApiCall, ApiOutcome, ApiRequest, CallError, CallProgress, ATTEMPT_TIMEOUT_MS,
-};
+use crate::clerk_api::{request_url, ApiOutcome, ApiRequest, ATTEMPT_TIMEOUT_MS};
 use crate::config::Config;
 use crate::keys::{self, KeyError, VerifyingKey};
 use crate::token::TokenError;
@@ -68,23 +64,18 @@ pub async fn fetch_jwks(config: &Config) -> Result<Vec<VerifyingKey>, JwksProble
     }
 }
 
-/// One logical call with the retry policy of [`ApiCall`] (429 `Retry-After`, 5xx, timeouts;
-/// bounded so a Worker never hangs).
-pub async fn call(config: &Config, request: ApiRequest) -> Result<String, CallError> {
-    let mut call = ApiCall::new(request);
-    loop {
-        let Some(outcome) = send_once(config, call.request()).await else {
-            return Err(CallError::NotAttempted);
-        };
-        match call.on_outcome(outcome) {
-            CallProgress::Finished(result) => return result,
-            CallProgress::RetryAfter(ms) => Delay::from(Duration::from_millis(ms)).await,
-        }
-    }
+/// Sends one attempt with the default timeout. `None` when no secret key is configured.
+async fn send_once(config: &Config, request: &ApiRequest) -> Option<ApiOutcome> {
+    send_attempt(config, request, ATTEMPT_TIMEOUT_MS).await
 }
 
-/// Sends one attempt with a timeout. `None` when no secret key is configured.
-async fn send_once(config: &Config, request: &ApiRequest) -> Option<ApiOutcome> {
+/// Sends one attempt, abandoned after `timeout_ms` ([`ApiOutcome::Timeout`]). `None` when
+/// no secret key is configured. The admin routes drive their retries themselves.
+pub(super) async fn send_attempt(
+    config: &Config,
+    request: &ApiRequest,
+    timeout_ms: u64,
+) -> Option<ApiOutcome> {
     let secret = config.secret_key.as_ref()?;
     let headers = Headers::new();
     for (name, value) in request.headers(secret.expose()) {
@@ -103,7 +94,7 @@ async fn send_once(config: &Config, request: &ApiRequest) -> Option<ApiOutcome> 
     let Ok(req) = Request::new_with_init(&url, &init) else {
         return Some(ApiOutcome::NetworkError("invalid CLERK_API_URL".into()));
     };
-    let timeout = u32::try_from(ATTEMPT_TIMEOUT_MS).unwrap_or(u32::MAX);
+    let timeout = u32::try_from(timeout_ms).unwrap_or(u32::MAX);
     let signal = AbortSignal::from(web_sys::AbortSignal::timeout_with_u32(timeout));
     let mut response = match Fetch::Request(req).send_with_signal(&signal).await {
         Ok(r) => r,

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use ::worker::{Env, Result};
 
 use crate::decision::DenyListHit;
+use crate::revocation::{DENY_SESSION_PREFIX, DENY_USER_PREFIX};
 use crate::token::SessionClaims;
 
 use super::isolate::IsolateState;
@@ -21,14 +22,16 @@ pub const CACHE_TTL_MS: i64 = 5_000;
 /// Most entries kept; the cache is cleared when full (entries are cheap to re-read).
 const CACHE_MAX_ENTRIES: usize = 10_000;
 
-/// The KV key of a user's deny-list entry.
+/// The KV key of a user's deny-list entry (the same as the admin plan's
+/// [`crate::revocation::Target::deny_key`]).
 pub fn user_key(user_id: &str) -> String {
-    format!("deny:user:{user_id}")
+    format!("{DENY_USER_PREFIX}{user_id}")
 }
 
-/// The KV key of a session's deny-list entry.
+/// The KV key of a session's deny-list entry (the same as the admin plan's
+/// [`crate::revocation::Target::deny_key`]).
 pub fn session_key(session_id: &str) -> String {
-    format!("deny:session:{session_id}")
+    format!("{DENY_SESSION_PREFIX}{session_id}")
 }
 
 /// Recently read entries: key -> (present, read at).
