@@ -9,7 +9,7 @@
 //!
 //! Deny-listed sessions and users are refused in every mode (see [`crate::decision`]).
 
-use crate::paths::PathPatterns;
+use crate::paths::{has_dot_segments, PathPatterns};
 
 /// Default of `CLERK_EMERGENCY_GRACE_SECONDS`.
 pub const DEFAULT_GRACE_SECONDS: u64 = 3600;
@@ -72,7 +72,12 @@ impl BypassPolicy {
         if self.mode == BypassMode::Off || !self.is_live(now_ms) {
             return BypassMode::Off;
         }
-        if PathPatterns::clerk_routes().matches(path) || self.never.matches(path) {
+        // A dot segment left after decoding (`/app/..%2Fadmin`) may name another path at
+        // the origin than the one matched here: no bypass for it.
+        if PathPatterns::clerk_routes().matches(path)
+            || self.never.matches(path)
+            || has_dot_segments(path)
+        {
             return BypassMode::Off;
         }
         if !self.paths.is_empty() && !self.paths.matches(path) {
@@ -166,6 +171,25 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn paths_climbing_out_with_encoded_slashes_are_never_bypassed() {
+        let p = BypassPolicy {
+            paths: PathPatterns::parse("/app/*").unwrap(),
+            never: PathPatterns::parse("/admin/*").unwrap(),
+            ..policy(BypassMode::Open)
+        };
+        assert_eq!(p.mode_for("/app/x", 0), BypassMode::Open);
+        for raw in [
+            "/app/..%2Fadmin/x",
+            "/app/..%2Fother",
+            "/app/x%2F..%2F..%2Fadmin",
+            "/app/..%5Cadmin",
+        ] {
+            let path = crate::paths::decode_path(raw);
+            assert_eq!(p.mode_for(&path, 0), BypassMode::Off, "{raw}");
         }
     }
 

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::audit::{AuditEvent, Level};
 use crate::bypass::BypassMode;
 use crate::config::{Config, Impact};
-use crate::paths::PathPatterns;
+use crate::paths::{has_dot_segments, PathPatterns};
 use crate::token::{SessionClaims, TokenError, Verification};
 
 /// `x-clerk-auth-status`: `signed-in`, `bypassed` or `signed-out`.
@@ -66,7 +66,8 @@ pub fn route(config: &Config, path: &str) -> Route {
         "/__clerk/admin/revoke" => Route::AdminRevoke,
         "/__clerk/admin/restore" => Route::AdminRestore,
         _ if PathPatterns::clerk_routes().matches(path) => Route::ClerkNotFound,
-        _ if config.public_paths.matches(path) => Route::Public,
+        // `/public/..%2Fapp` decodes to a path the origin may resolve to `/app`.
+        _ if config.public_paths.matches(path) && !has_dot_segments(path) => Route::Public,
         _ => Route::Protected,
     }
 }
@@ -417,5 +418,23 @@ mod tests {
         assert!(is_same_page("https://app.example/sign-in", &here));
         assert!(!is_same_page("https://accounts.example/sign-in", &here));
         assert!(!is_same_page("/login", &here));
+    }
+
+    #[test]
+    fn a_public_prefix_climbed_out_of_with_an_encoded_slash_is_protected() {
+        let env = |name: &str| match name {
+            "CLERK_PUBLIC_PATHS" => Some("/public/*".to_owned()),
+            _ => None,
+        };
+        let config = Config::from_env(&env);
+        let decode = crate::paths::decode_path;
+        assert_eq!(route(&config, &decode("/public/x")), Route::Public);
+        for raw in [
+            "/public/..%2Fapp",
+            "/public/x%2F..%2F..%2Fapp",
+            "/public/..%5Capp",
+        ] {
+            assert_eq!(route(&config, &decode(raw)), Route::Protected, "{raw}");
+        }
     }
 }

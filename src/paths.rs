@@ -101,6 +101,18 @@ impl PathPatterns {
     }
 }
 
+/// Whether a percent-decoded path still has a `.` or `..` segment (separated by `/` or `\`).
+///
+/// The runtime's URL parser resolves literal and `%2E` dot segments before the Worker sees
+/// the path, so one that appears only after decoding came with an encoded slash, as in
+/// `/public/..%2Fadmin`. An origin that decodes and resolves it (nginx does) acts on another
+/// path than the one matched here, so such a path is never public and never bypassed: it
+/// gets the full check, whatever the origin makes of it.
+pub fn has_dot_segments(path: &str) -> bool {
+    path.split(['/', '\\'])
+        .any(|segment| segment == "." || segment == "..")
+}
+
 /// Percent-decodes a URL path for matching. Invalid escapes and non-UTF-8 results keep the
 /// raw path: matching then fails closed (a protected path stays protected).
 pub fn decode_path(raw: &str) -> String {
@@ -171,6 +183,29 @@ mod tests {
         ] {
             let err = PathPatterns::parse(list).unwrap_err();
             assert_eq!(err.position, pos, "{list}");
+        }
+    }
+
+    #[test]
+    fn finds_dot_segments_left_by_encoded_slashes() {
+        for path in [
+            "/public/..%2Fadmin",
+            "/public/x%2F..%2F..%2Fadmin",
+            "/public/.%2Fx",
+            "/public/..%5Cadmin",
+            "/public/..",
+        ] {
+            assert!(has_dot_segments(&decode_path(path)), "{path}");
+        }
+        for path in [
+            "/",
+            "/public/x",
+            "/public/..x",
+            "/public/x..",
+            "/.well-known/a",
+            "/a.b/c",
+        ] {
+            assert!(!has_dot_segments(&decode_path(path)), "{path}");
         }
     }
 
