@@ -479,6 +479,9 @@ pub struct PendingSignature {
     signing_input_len: usize,
     signature: Vec<u8>,
     payload: Value,
+    /// [`VerifiedTokenCache::generation`] at the start: an asynchronous check that outlives
+    /// a cache clear (a JWKS refresh) answers its own request but is not recorded.
+    generation: u64,
 }
 
 impl PendingSignature {
@@ -569,10 +572,15 @@ pub fn begin_cached(
         signing_input_len: decoded.signing_input.len(),
         signature: decoded.signature,
         payload: decoded.payload,
+        generation: cache.generation(),
     })
 }
 
 /// The second half of [`verify_cached`]: records the signature check and checks the claims.
+///
+/// The check is recorded only if the cache was not cleared since [`begin_cached`]: a clear
+/// means the keys changed or settings ids were reassigned, so the result still answers this
+/// request (as if it had finished before the clear) but must not serve later ones.
 pub fn complete_cached(
     cache: &mut VerifiedTokenCache,
     pending: PendingSignature,
@@ -580,21 +588,37 @@ pub fn complete_cached(
     rules: &ClaimRules<'_>,
     keep_after_exp_ms: i64,
 ) -> Verification {
+    complete_cached_with_payload(cache, pending, signature_valid, rules, keep_after_exp_ms).0
+}
+
+/// [`complete_cached`], also returning the payload of a validly signed token (for callers
+/// that hand the claims back, as `pkg-js` does).
+pub fn complete_cached_with_payload(
+    cache: &mut VerifiedTokenCache,
+    pending: PendingSignature,
+    signature_valid: bool,
+    rules: &ClaimRules<'_>,
+    keep_after_exp_ms: i64,
+) -> (Verification, Option<std::rc::Rc<Value>>) {
+    let record = cache.generation() == pending.generation;
     if !signature_valid {
         let error = TokenError::InvalidSignature;
-        cache.insert(
-            &pending.token,
-            pending.settings,
-            SignatureCheck::Refused(error),
-            rules
-                .now_ms
-                .saturating_add(crate::verified_cache::REFUSAL_TTL_MS),
-            rules.now_ms,
-        );
-        return Verification::Rejected {
+        if record {
+            cache.insert(
+                &pending.token,
+                pending.settings,
+                SignatureCheck::Refused(error),
+                rules
+                    .now_ms
+                    .saturating_add(crate::verified_cache::REFUSAL_TTL_MS),
+                rules.now_ms,
+            );
+        }
+        let refused = Verification::Rejected {
             error,
             signed: None,
         };
+        return (refused, None);
     }
     let exp_ms = pending
         .payload
@@ -604,14 +628,16 @@ pub fn complete_cached(
         .map_or(rules.now_ms, |ms| ms as i64);
     let payload = std::rc::Rc::new(pending.payload);
     let outcome = claims_verification(&payload, rules);
-    cache.insert(
-        &pending.token,
-        pending.settings,
-        SignatureCheck::Valid(payload),
-        exp_ms.saturating_add(keep_after_exp_ms),
-        rules.now_ms,
-    );
-    outcome
+    if record {
+        cache.insert(
+            &pending.token,
+            pending.settings,
+            SignatureCheck::Valid(payload.clone()),
+            exp_ms.saturating_add(keep_after_exp_ms),
+            rules.now_ms,
+        );
+    }
+    (outcome, Some(payload))
 }
 
 /// Where the key for a token comes from.

@@ -50,6 +50,9 @@ pub struct VerifiedTokenCache {
     len: usize,
     settings: Vec<String>,
     capacity: usize,
+    /// Bumped by [`Self::clear`]: a signature check started before a clear must not be
+    /// recorded after it (its key may be gone, its settings id reassigned).
+    generation: u64,
 }
 
 impl Default for VerifiedTokenCache {
@@ -67,6 +70,7 @@ impl VerifiedTokenCache {
             len: 0,
             settings: Vec::new(),
             capacity: capacity.max(1),
+            generation: 0,
         }
     }
 
@@ -126,6 +130,14 @@ impl VerifiedTokenCache {
         self.order.clear();
         self.settings.clear();
         self.len = 0;
+        self.generation = self.generation.wrapping_add(1);
+    }
+
+    /// Changes whenever the cache is cleared, i.e. whenever settings ids and cached key
+    /// resolutions stop being valid. A caller that checks a signature asynchronously
+    /// records it at the start and inserts only if it is unchanged at the end.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Number of entries.
@@ -202,6 +214,17 @@ mod tests {
         }
         assert!(c.get("more19", s, 100).is_some());
         assert!(c.get("t3", s, 100).is_none(), "oldest evicted");
+    }
+
+    #[test]
+    fn clear_changes_the_generation() {
+        let mut c = VerifiedTokenCache::with_capacity(8);
+        let before = c.generation();
+        c.settings_id("s");
+        c.insert("tok", 0, valid(), 1_000, 0);
+        assert_eq!(c.generation(), before, "inserts do not change it");
+        c.clear();
+        assert_ne!(c.generation(), before);
     }
 
     #[test]
