@@ -28,7 +28,7 @@ thread_local! {
     static PEM_KEY: RefCell<Option<(String, VerifyingKey)>> = const { RefCell::new(None) };
 }
 
-fn pem_key(pem: &str) -> VerifyingKey {
+pub(crate) fn pem_key(pem: &str) -> VerifyingKey {
     if let Some(key) = PEM_KEY.with(|k| {
         k.borrow()
             .as_ref()
@@ -77,7 +77,7 @@ pub fn verify_session_token_json(token: &str, options_json: &str, now_ms: f64) -
 
 thread_local! {
     /// Tokens already verified in this isolate (see [`crate::verified_cache`]).
-    static TOKENS: RefCell<VerifiedTokenCache> = RefCell::new(VerifiedTokenCache::default());
+    pub(crate) static TOKENS: RefCell<VerifiedTokenCache> = RefCell::new(VerifiedTokenCache::default());
 }
 
 fn verify_with_options(token: &str, options: &Value, rules: &ClaimRules<'_>) -> Value {
@@ -139,7 +139,9 @@ fn verify_with_options(token: &str, options: &Value, rules: &ClaimRules<'_>) -> 
     })
 }
 
-fn outcome_json((verification, payload): (Verification, Option<std::rc::Rc<Value>>)) -> Value {
+pub(crate) fn outcome_json(
+    (verification, payload): (Verification, Option<std::rc::Rc<Value>>),
+) -> Value {
     match (verification, payload) {
         (Verification::Verified(_), Some(payload)) => {
             json!({ "status": "signed-in", "claims": *payload })
@@ -149,7 +151,7 @@ fn outcome_json((verification, payload): (Verification, Option<std::rc::Rc<Value
     }
 }
 
-fn signed_out(error: TokenError) -> Value {
+pub(crate) fn signed_out(error: TokenError) -> Value {
     json!({ "status": "signed-out", "reason": error.code() })
 }
 

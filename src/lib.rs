@@ -45,3 +45,5 @@ mod worker;
 
 #[cfg(feature = "js")]
 mod js;
+#[cfg(feature = "js")]
+mod js_fast;

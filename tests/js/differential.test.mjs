@@ -2,6 +2,12 @@
 // where jose refuses to make something broken), verified by @clerk/backend's verifyToken
 // (networkless: jwtKey, clock pinned) and by our verifySessionToken from pkg-js. Every token
 // must get the same status and the same reason code from both.
+//
+// pkg-js checks RSA signatures on WebCrypto (`crypto.subtle`) when the runtime has it and in
+// pure Rust otherwise. DIFFERENTIAL_NO_WEBCRYPTO=1 hides `globalThis.crypto` during each of
+// our calls (jose and @clerk/backend keep theirs), so the same test holds the pure-Rust
+// fallback to @clerk/backend too; differential-fallback.test.mjs runs it that way. Each
+// mode also proves that its path really ran, by counting our calls into `crypto.subtle`.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac, createSign, generateKeyPairSync } from "node:crypto";
@@ -12,6 +18,17 @@ import { verifySessionToken } from "../../pkg-js/index.js";
 const NOW_S = 1_760_000_000;
 const NOW_MS = NOW_S * 1000 + 417; // not on a second boundary, as real clocks are not
 const CASES = Number(process.env.DIFFERENTIAL_CASES ?? 3000);
+const NO_WEBCRYPTO = process.env.DIFFERENTIAL_NO_WEBCRYPTO === "1";
+
+// Counts crypto.subtle.verify calls made while our verifySessionToken runs (the tests are
+// sequential, so none of them is @clerk/backend's).
+let inOurCall = false;
+let ourSubtleVerifies = 0;
+const subtleVerify = globalThis.crypto.subtle.verify;
+globalThis.crypto.subtle.verify = function verify(...args) {
+  if (inOurCall) ourSubtleVerifies++;
+  return subtleVerify.apply(this, args);
+};
 
 // A small deterministic PRNG so that a failure can be replayed (seed printed on failure).
 function rng(seed) {
@@ -43,8 +60,32 @@ async function clerkOutcome(token, options) {
 }
 
 async function ourOutcome(token, options) {
-  const r = await verifySessionToken(token, { ...options, now: NOW_MS });
-  return r.status === "signed-in" ? { status: r.status, sub: r.claims.sub } : r;
+  let pending;
+  inOurCall = true;
+  try {
+    if (NO_WEBCRYPTO) {
+      // verifySessionToken looks for WebCrypto synchronously, and its fallback path is
+      // synchronous throughout: hiding `crypto` around the call hides it from us alone.
+      const crypto = Object.getOwnPropertyDescriptor(globalThis, "crypto");
+      Object.defineProperty(globalThis, "crypto", { value: undefined, configurable: true });
+      try {
+        pending = verifySessionToken(token, { ...options, now: NOW_MS });
+      } finally {
+        Object.defineProperty(globalThis, "crypto", crypto);
+      }
+    } else {
+      pending = verifySessionToken(token, { ...options, now: NOW_MS });
+    }
+    const r = await pending;
+    return r.status === "signed-in" ? { status: r.status, sub: r.claims.sub } : r;
+  } finally {
+    inOurCall = false;
+  }
+}
+
+function assertPathUsed() {
+  if (NO_WEBCRYPTO) assert.equal(ourSubtleVerifies, 0, "the fallback must not touch crypto.subtle");
+  else assert.ok(ourSubtleVerifies > 0, "the WebCrypto path must check signatures on crypto.subtle");
 }
 
 test("our verifySessionToken agrees with @clerk/backend's verifyToken on every token", async (t) => {
@@ -190,7 +231,8 @@ test("our verifySessionToken agrees with @clerk/backend's verifyToken on every t
       mismatches.push({ i, token, options: { ...options, jwtKey: options.jwtKey === nodePem ? "nodePem" : "other" }, theirs, ours });
     }
   }
-  t.diagnostic(`seed ${seed}, ${CASES} tokens, outcomes: ${JSON.stringify(Object.fromEntries(reasons))}`);
+  t.diagnostic(`seed ${seed}, ${CASES} tokens, ${NO_WEBCRYPTO ? "pure-Rust RSA" : "WebCrypto RSA"}, outcomes: ${JSON.stringify(Object.fromEntries(reasons))}`);
+  assertPathUsed();
   assert.ok(reasons.size >= 8, `the generator must reach many outcomes, got ${[...reasons.keys()]}`);
   assert.ok((reasons.get("signed-in") ?? 0) > CASES / 20, "enough valid tokens");
   assert.deepEqual(mismatches.slice(0, 5), [], `${mismatches.length} mismatches (first 5 shown)`);
@@ -224,4 +266,5 @@ test("cache hits give the same answers as @clerk/backend", async () => {
     }
   }
   assert.equal(compared, tokens.length * ruleSets.length);
+  assertPathUsed();
 });

@@ -1,0 +1,269 @@
+//! The WebCrypto fast path of `verifySessionToken` for `pkg-js` (feature `js`).
+//!
+//! RSA in wasm costs ~600 µs under V8, while the runtime's own `crypto.subtle.verify` with
+//! the key imported once costs ~40 µs. So `pkg-js/api.js` verifies a token in three steps:
+//!
+//! 1. [`verify_begin_json`] (`verifyBeginJson`): everything but the RSA operation, exactly as
+//!    `verifySessionTokenJson` does it (cache lookup, decode, key resolution, header and
+//!    key/alg checks). Answers `{"done": result}` when no signature check is needed (a cache
+//!    hit, or a token refused before RSA), otherwise `{"pending": id, "alg", "keyId", "n",
+//!    "e", "data", "sig"}`: the key's components and a stable id to cache its `CryptoKey`
+//!    under, the signed bytes and the signature.
+//! 2. JavaScript runs `crypto.subtle.verify("RSASSA-PKCS1-v1_5", key, sig, data)`.
+//! 3. [`verify_complete_json`] (`verifyCompleteJson`): records the check in the
+//!    verified-token cache and checks the claims against the clock.
+//!
+//! Both paths share the verified-token cache and the PEM key cache of `src/js.rs`, so a
+//! token is verified once whichever path saw it first, and only the RSA operation differs:
+//! the same decisions either way (`tests/js/differential.test.mjs` holds both to
+//! `@clerk/backend`).
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde_json::{json, Value};
+use wasm_bindgen::prelude::wasm_bindgen;
+
+use crate::config::DEFAULT_CLOCK_SKEW_MS;
+use crate::js::{outcome_json, pem_key, signed_out, TOKENS};
+use crate::keys::{self, VerifyingKey};
+use crate::token::{self, Alg, ClaimRules, KeySource, PendingSignature, Step, TokenError};
+
+/// Most signature checks in flight at once. Beyond it the oldest is dropped; completing a
+/// dropped check answers `{"retry": true}` and the caller verifies again on the slow path.
+const MAX_PENDING: usize = 1024;
+
+/// Most distinct keys given an id at once (an app has one PEM key, or a few JWKS keys).
+const MAX_KEY_IDS: usize = 16;
+
+/// The options of `verifySessionToken` that matter here (CONTRACT.md section 4).
+struct Options {
+    jwt_key: Option<String>,
+    jwks: Option<Vec<Value>>,
+    authorized_parties: Vec<String>,
+    clock_skew_ms: i64,
+}
+
+impl Options {
+    /// Parses the options JSON as `verifySessionTokenJson` does.
+    fn parse(options_json: &str) -> Self {
+        let mut options: Value = serde_json::from_str(options_json).unwrap_or(Value::Null);
+        let jwt_key = options
+            .get("jwtKey")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
+        let jwks = match options.get_mut("jwks").and_then(|j| j.get_mut("keys")) {
+            Some(Value::Array(keys)) => Some(std::mem::take(keys)),
+            _ => None,
+        };
+        let authorized_parties = options
+            .get("authorizedParties")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        // As `@clerk/backend`: a finite number is used as given, anything else is the default.
+        let clock_skew_ms = options
+            .get("clockSkewInMs")
+            .and_then(Value::as_f64)
+            .filter(|v| v.is_finite())
+            .map_or(DEFAULT_CLOCK_SKEW_MS, |v| v as i64);
+        Self {
+            jwt_key,
+            jwks,
+            authorized_parties,
+            clock_skew_ms,
+        }
+    }
+
+    /// The verified-token cache setting: the key material (`azp` and times are re-checked
+    /// on every hit). `None`: no key configured.
+    fn settings(&self) -> Option<String> {
+        match (&self.jwt_key, &self.jwks) {
+            (Some(pem), _) => Some(format!("pem:{pem}")),
+            (None, Some(keys)) => Some(format!("jwks:{}", Value::from(keys.clone()))),
+            (None, None) => None,
+        }
+    }
+
+    /// The key for `token`: the PEM key, or the JWK with the token's `kid`. Errors in
+    /// `@clerk/backend`'s order: a token that does not decode before an unknown `kid`.
+    fn resolve_key(&self, token: &str) -> Result<VerifyingKey, TokenError> {
+        match (&self.jwt_key, &self.jwks) {
+            (Some(pem), _) => Ok(pem_key(pem)),
+            (None, Some(keys)) => {
+                let decoded = token::decode(token)?;
+                let wanted = decoded.kid().ok_or(TokenError::KidMismatch)?;
+                keys.iter()
+                    .find(|jwk| jwk.get("kid").and_then(Value::as_str) == Some(wanted))
+                    .map(keys::parse_jwk)
+                    .ok_or(TokenError::KidMismatch)
+            }
+            (None, None) => Err(TokenError::JwkFailedToResolve),
+        }
+    }
+}
+
+/// A signature check handed to JavaScript, with the claim rules of its call.
+struct InFlight {
+    pending: PendingSignature,
+    authorized_parties: Vec<String>,
+    clock_skew_ms: i64,
+}
+
+/// The checks in flight, by id. Ids count up from 1 and are never reused (they stay exact
+/// as JavaScript numbers for 2^53 calls), so a late answer can never complete another token.
+#[derive(Default)]
+struct InFlightTable {
+    entries: BTreeMap<u64, InFlight>,
+    last_id: u64,
+}
+
+impl InFlightTable {
+    fn insert(&mut self, check: InFlight) -> u64 {
+        if self.entries.len() >= MAX_PENDING {
+            self.entries.pop_first();
+        }
+        self.last_id += 1;
+        self.entries.insert(self.last_id, check);
+        self.last_id
+    }
+}
+
+/// Short ids for keys, so JavaScript caches one `CryptoKey` per key and hash. Ids are never
+/// reused: a forgotten key comes back under a new id, never another key under an old one.
+#[derive(Default)]
+struct KeyIds {
+    known: Vec<(Alg, Vec<u8>, Vec<u8>, u64)>,
+    last_id: u64,
+}
+
+impl KeyIds {
+    fn id(&mut self, alg: Alg, n: &[u8], e: &[u8]) -> u64 {
+        if let Some((.., id)) = self
+            .known
+            .iter()
+            .find(|(a, kn, ke, _)| *a == alg && kn == n && ke == e)
+        {
+            return *id;
+        }
+        if self.known.len() >= MAX_KEY_IDS {
+            self.known.clear();
+        }
+        self.last_id += 1;
+        self.known.push((alg, n.to_vec(), e.to_vec(), self.last_id));
+        self.last_id
+    }
+}
+
+thread_local! {
+    static IN_FLIGHT: RefCell<InFlightTable> = RefCell::new(InFlightTable::default());
+    static KEY_IDS: RefCell<KeyIds> = RefCell::new(KeyIds::default());
+}
+
+fn done(result: Value) -> String {
+    json!({ "done": result }).to_string()
+}
+
+/// First half of `verifySessionToken` on the WebCrypto path: `options_json` and `now_ms` as
+/// for `verifySessionTokenJson`. Returns `{"done": result}` or a pending signature check
+/// (see the module documentation) to finish with [`verify_complete_json`].
+#[wasm_bindgen(js_name = verifyBeginJson)]
+pub fn verify_begin_json(token: &str, options_json: &str, now_ms: f64) -> String {
+    let options = Options::parse(options_json);
+    let Some(settings) = options.settings() else {
+        return done(signed_out(TokenError::JwkFailedToResolve));
+    };
+    let rules = ClaimRules {
+        authorized_parties: &options.authorized_parties,
+        clock_skew_ms: options.clock_skew_ms,
+        now_ms: now_ms as i64,
+    };
+    let step = TOKENS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let settings = cache.settings_id(&settings);
+        // A hit needs no key: look it up before resolving one.
+        if let Some(hit) = cache.get(token, settings, rules.now_ms) {
+            return Err(outcome_json(token::cached_outcome(&hit.clone(), &rules)));
+        }
+        let key = options.resolve_key(token).map_err(signed_out)?;
+        match token::begin_cached(&mut cache, settings, token, KeySource::Pem(&key), &rules) {
+            Step::Done(verification) => Err(outcome_json((verification, None))),
+            Step::NeedSignature(pending) => Ok(pending),
+        }
+    });
+    let pending = match step {
+        Ok(pending) => pending,
+        Err(result) => return done(result),
+    };
+    let Some((n, e)) = pending.key().components() else {
+        // Not reachable (begin_cached checked the key), but never a wrong answer: Rust decides.
+        let valid = pending.verify_in_rust();
+        return done(complete(pending, valid, &rules));
+    };
+    let alg = pending.alg();
+    let key_id = KEY_IDS.with(|ids| ids.borrow_mut().id(alg, &n, &e));
+    let check = json!({
+        "alg": alg.name(),
+        "keyId": format!("k{key_id}"),
+        "n": URL_SAFE_NO_PAD.encode(&n),
+        "e": URL_SAFE_NO_PAD.encode(&e),
+        "data": pending.signing_input(),
+        "sig": URL_SAFE_NO_PAD.encode(pending.signature()),
+    });
+    let id = IN_FLIGHT.with(|table| {
+        table.borrow_mut().insert(InFlight {
+            pending,
+            authorized_parties: options.authorized_parties,
+            clock_skew_ms: options.clock_skew_ms,
+        })
+    });
+    let mut check = check;
+    if let Value::Object(fields) = &mut check {
+        fields.insert("pending".to_owned(), Value::from(id));
+    }
+    check.to_string()
+}
+
+/// Second half: `valid` is what `crypto.subtle.verify` answered for check `id`, or
+/// `undefined` when WebCrypto failed (the pure-Rust RSA then decides). Returns the result
+/// object as JSON, or `{"retry": true}` when the check is unknown (dropped from a full
+/// table): the caller then verifies on the slow path.
+#[wasm_bindgen(js_name = verifyCompleteJson)]
+pub fn verify_complete_json(id: f64, valid: Option<bool>, now_ms: f64) -> String {
+    let check = if id.fract() == 0.0 && id >= 1.0 {
+        IN_FLIGHT.with(|table| table.borrow_mut().entries.remove(&(id as u64)))
+    } else {
+        None
+    };
+    let Some(check) = check else {
+        return json!({ "retry": true }).to_string();
+    };
+    let valid = valid.unwrap_or_else(|| check.pending.verify_in_rust());
+    let rules = ClaimRules {
+        authorized_parties: &check.authorized_parties,
+        clock_skew_ms: check.clock_skew_ms,
+        now_ms: now_ms as i64,
+    };
+    complete(check.pending, valid, &rules).to_string()
+}
+
+/// Records a signature check in the shared cache and checks the claims.
+fn complete(pending: PendingSignature, valid: bool, rules: &ClaimRules<'_>) -> Value {
+    TOKENS.with(|cache| {
+        outcome_json(token::complete_cached_with_payload(
+            &mut cache.borrow_mut(),
+            pending,
+            valid,
+            rules,
+            rules.clock_skew_ms,
+        ))
+    })
+}
