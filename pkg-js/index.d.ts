@@ -43,15 +43,123 @@ export type VerifyWebhookResult = { ok: true; event: object } | { ok: false; rea
 /** Verifies a Svix-signed Clerk webhook. Synchronous. */
 export function verifyWebhook(input: VerifyWebhookInput): VerifyWebhookResult;
 
-/** Options of {@link clerkEdgeMiddleware}. */
-export interface ClerkEdgeMiddlewareOptions {
-  /** The configuration variables of CONTRACT.md section 1; default `process.env`. */
-  env?: Record<string, string | undefined>;
+/** A configuration: the variables of CONTRACT.md section 1 by name. */
+export type ClerkEdgeEnv = Record<string, string | undefined>;
+
+/**
+ * Where deny-list entries (revoked sessions and users) and seen webhook ids are kept.
+ * Keys: `deny:user:<user_id>`, `deny:session:<session_id>`, `webhook:seen:<svix_id>`.
+ * Every method rejects on failure: the middleware then fails closed (500) and the webhook
+ * handler answers 500 so that Svix redelivers.
+ */
+export interface DenyListStore {
+  /** The value under `key`, or `null` when there is none (or it expired). */
+  get(key: string): Promise<string | null>;
+  /** Stores `value` under `key`, expiring after `ttlSeconds` when given. */
+  put(key: string, value: string, options?: { ttlSeconds?: number }): Promise<void>;
+  /** Removes `key` (no error when absent). */
+  delete(key: string): Promise<void>;
 }
 
-/** Next.js edge middleware: protects requests as the Worker does (CONTRACT.md section 2). */
+/**
+ * A store in this runtime's memory: per instance only (each serverless instance, edge
+ * isolate or `next start` sandbox has its own, lost on restart). The default; right for
+ * tests and development. Use a shared store such as {@link upstashStore} in production.
+ */
+export function memoryStore(): DenyListStore;
+
+/** Options of {@link upstashStore}. */
+export interface UpstashStoreOptions {
+  /** The database's REST URL (`UPSTASH_REDIS_REST_URL`). */
+  url: string;
+  /** The database's REST token (`UPSTASH_REDIS_REST_TOKEN`). */
+  token: string;
+  /** The `fetch` to use; default the global one. */
+  fetch?: typeof fetch;
+  /** Abandon a command after this long; default 2000 ms. */
+  timeoutMs?: number;
+}
+
+/** A store over Upstash Redis's REST API with plain `fetch` (edge runtimes included). */
+export function upstashStore(options: UpstashStoreOptions): DenyListStore;
+
+/** Options of {@link clerkEdgeMiddleware}. */
+export interface ClerkEdgeMiddlewareOptions {
+  /**
+   * The configuration variables of CONTRACT.md section 1; default `process.env`. Read at
+   * the first request (never at build time) and parsed once per env object.
+   */
+  env?: ClerkEdgeEnv;
+  /** The deny-list; default this runtime's {@link memoryStore}. */
+  store?: DenyListStore;
+  /** The `fetch` used for the JWKS; default the global one. */
+  fetch?: typeof fetch;
+  /** How long a deny-list read is trusted in this runtime, in ms; default 5000. */
+  denyListCacheMs?: number;
+}
+
+/**
+ * Next.js edge middleware: protects requests as the Worker does (CONTRACT.md section 2).
+ * Signed-in and bypassed requests go on with `x-clerk-*` request headers (incoming ones are
+ * always removed first); others get 401 JSON, a 307 to `CLERK_SIGN_IN_URL`, or 500 while
+ * misconfigured. Also answers `GET /__clerk/health`. Audit lines go to `console.log`.
+ */
 export function clerkEdgeMiddleware(
   options?: ClerkEdgeMiddlewareOptions,
+): (req: Request) => Promise<Response>;
+
+/** A Clerk webhook event as Clerk sends it (`type`, `data`, `object`, …). */
+export interface ClerkWebhookEvent {
+  type: string;
+  data: Record<string, unknown>;
+  object?: string;
+  [field: string]: unknown;
+}
+
+/** Options of {@link createWebhookHandler}. */
+export interface WebhookHandlerOptions {
+  /**
+   * Called with each verified event, after the deny-list entries were written; the delivery
+   * is answered 200 only once it resolved, 500 if it throws (Svix redelivers). Must be
+   * idempotent: a redelivery after a failure, or two concurrent deliveries, call it again.
+   */
+  onEvent?: (event: ClerkWebhookEvent) => unknown | Promise<unknown>;
+  /** The configuration; default `process.env`. */
+  env?: ClerkEdgeEnv;
+  /** The deny-list and the seen-delivery log; default this runtime's {@link memoryStore}. */
+  store?: DenyListStore;
+}
+
+/**
+ * `POST` route handler for Clerk webhooks (Svix): verifies, deny-lists ended sessions and
+ * deleted users, de-duplicates by `svix-id`, calls `onEvent`. Answers 200, 400
+ * `{"error":"invalid-webhook","reason"}`, 503 with `Retry-After` while paused, or 500.
+ */
+export function createWebhookHandler(
+  options?: WebhookHandlerOptions,
+): (req: Request) => Promise<Response>;
+
+/** Options of {@link createRevokeHandler} and {@link createRestoreHandler}. */
+export interface AdminHandlerOptions {
+  /** The configuration; default `process.env`. */
+  env?: ClerkEdgeEnv;
+  /** The deny-list; default this runtime's {@link memoryStore}. */
+  store?: DenyListStore;
+  /** The `fetch` used for the Backend API; default the global one. */
+  fetch?: typeof fetch;
+}
+
+/**
+ * `POST` route handler of the admin revoke route: `{"user_id"}` or `{"session_id"}`, optional
+ * `ban`, `reason`, `dry_run`, with `Authorization: Bearer <CLERK_ADMIN_TOKEN>`.
+ */
+export function createRevokeHandler(
+  options?: AdminHandlerOptions,
+): (req: Request) => Promise<Response>;
+
+/** `POST` route handler of the admin restore route (`unban` instead of `ban`). */
+export function createRestoreHandler(
+  options?: AdminHandlerOptions,
 ): (req: Request) => Promise<Response>;
 
 /** The crate version of this build. */

@@ -1,0 +1,132 @@
+// clerkEdgeMiddleware: the Worker's protected-request flow (src/worker/protect.rs) as a
+// Next.js middleware function, `(req: Request) => Promise<Response>`.
+//
+// Forwarding works like `NextResponse.next({ request: { headers } })` without importing
+// `next` (the package does not depend on it): a 200 with `x-middleware-next: 1`,
+// `x-middleware-override-headers: <every request header name after the change>` and one
+// `x-middleware-request-<name>: <value>` per header. Next then replaces the request's headers
+// with exactly that set, so a header missing from the list (every incoming `x-clerk-*`) is
+// removed. Refusals are ordinary responses: Next sends them to the client as they are.
+import {
+  denyHit,
+  guardState,
+  jsonResponse,
+  requestFacts,
+  sendPlanned,
+  storeOf,
+  toResponse,
+  audit,
+  DENY_CACHE_TTL_MS,
+} from "./guard.js";
+
+const IDENTITY_PREFIX = "x-clerk-";
+
+/**
+ * The middleware response that lets the request through with its headers replaced: every
+ * incoming `x-clerk-*` removed, then `set` (`[[name, value]...]`) added. With nothing to
+ * change, a plain `x-middleware-next` (Next keeps the request as it is).
+ */
+export function forwardResponse(requestHeaders, set = []) {
+  const headers = new Headers(requestHeaders);
+  const spoofed = [];
+  for (const name of headers.keys()) if (name.startsWith(IDENTITY_PREFIX)) spoofed.push(name);
+  const out = new Headers({ "x-middleware-next": "1" });
+  if (spoofed.length === 0 && set.length === 0) return new Response(null, { headers: out });
+  for (const name of spoofed) headers.delete(name);
+  for (const [name, value] of set) headers.set(name, value);
+  const names = [];
+  for (const [name, value] of headers) {
+    out.set(`x-middleware-request-${name}`, value);
+    names.push(name);
+  }
+  out.set("x-middleware-override-headers", names.join(","));
+  return new Response(null, { headers: out });
+}
+
+const CLERK_ROUTE_IN_NEXT =
+  "in Next.js the webhook and admin routes are route handlers of your app: mount " +
+  "createWebhookHandler / createRevokeHandler / createRestoreHandler (see the README)";
+
+/**
+ * Next.js edge middleware that protects every matched request as the Worker does
+ * (CONTRACT.md section 2).
+ *
+ * @param {{ env?: Record<string, string | undefined>, store?: object, fetch?: typeof fetch,
+ *   denyListCacheMs?: number }} [options]
+ *   `env`: the configuration (default `process.env`, read at the first request);
+ *   `store`: the deny-list (default: this runtime's memory store, see stores.js);
+ *   `fetch`: for the JWKS (default the global `fetch`);
+ *   `denyListCacheMs`: how long a deny-list read is trusted here (default 5000).
+ */
+export function clerkEdgeMiddleware(options = {}) {
+  const store = storeOf(options.store);
+  const denyTtl = options.denyListCacheMs ?? DENY_CACHE_TTL_MS;
+  return async function clerkEdgeGuard(req) {
+    const now = Date.now();
+    const state = guardState(options.env);
+    const { guard } = state;
+    const url = new URL(req.url);
+    const facts = requestFacts(req, url);
+    try {
+      switch (guard.route(url.pathname)) {
+        case "health":
+          return toResponse(JSON.parse(guard.health(req.method, now)));
+        case "public":
+          return forwardResponse(req.headers);
+        case "webhooks":
+        case "admin-revoke":
+        case "admin-restore":
+          return jsonResponse(404, { error: "not-found", message: CLERK_ROUTE_IN_NEXT });
+        case "clerk-not-found":
+          return jsonResponse(404, { error: "not-found", message: "no such /__clerk route" });
+        default:
+          return await protect(state, req, facts, store, options.fetch, denyTtl, now);
+      }
+    } catch (error) {
+      // Fail closed; only the kind of failure reaches the log (an error's text could quote
+      // a header or a URL).
+      const detail = error?.clerkEdgeGuardDetail ?? "runtime";
+      return toResponse(JSON.parse(guard.internalError(facts, detail, now)));
+    }
+  };
+}
+
+async function protect(state, req, facts, store, fetchOption, denyTtl, now) {
+  const { guard } = state;
+  // A refresh already under way: wait for it rather than fail for lack of keys.
+  if (state.jwksInFlight) await state.jwksInFlight;
+  let answer = JSON.parse(guard.identity(facts, now));
+  if (answer.fetch) {
+    state.jwksInFlight = refreshJwks(guard, answer.fetch, facts, fetchOption ?? globalThis.fetch);
+    try {
+      await state.jwksInFlight;
+    } finally {
+      state.jwksInFlight = null;
+    }
+    answer = JSON.parse(guard.identity(facts, now));
+  }
+  let hit = "";
+  if (answer.identity) {
+    try {
+      hit = await denyHit(store, answer.identity, now, denyTtl);
+    } catch (error) {
+      throw Object.assign(new Error("deny-list read failed", { cause: error }), {
+        clerkEdgeGuardDetail: "deny-list",
+      });
+    }
+  }
+  const decision = JSON.parse(guard.decide(facts, hit, now));
+  if (decision.action === "forward") {
+    audit(decision.audit);
+    return forwardResponse(req.headers, decision.headers);
+  }
+  return toResponse(decision, req.url);
+}
+
+async function refreshJwks(guard, plan, facts, fetchImpl) {
+  const outcome = await sendPlanned(fetchImpl, plan);
+  const { audit: line } = JSON.parse(
+    guard.recordJwks(facts, JSON.stringify(outcome), Date.now()),
+  );
+  audit(line);
+}
