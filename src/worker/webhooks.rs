@@ -1,20 +1,543 @@
-//! `POST /__clerk/webhooks` (being written).
+//! `POST /__clerk/webhooks`: Clerk's events, delivered by Svix, applied to D1 and the KV
+//! deny-list.
+//!
+//! Svix delivers at least once and in no particular order, and retries every answer that is
+//! not 2xx. So the route answers 2xx only once an event is durably applied, and applying is
+//! safe to repeat:
+//! - **De-duplication in D1** (`webhook_deliveries`, keyed by `svix-id`): D1 is strongly
+//!   consistent, KV is not, so a redelivery is recognised even right after the first one.
+//!   The id is recorded only after the effects, in the same D1 batch (one transaction) as
+//!   the D1 effects, never before: a crash in between means a redelivery applies the event
+//!   again, not that it is lost.
+//! - **Idempotent effects**: KV deny-list puts (written first, so the edge shuts a user or
+//!   session out even if D1 then fails), upserts guarded by `updated_at` (a late, older
+//!   `user.updated` never overwrites a newer one), deletes that leave a tombstone in
+//!   `deleted_users` (a late `user.updated` never resurrects a deleted user).
+//! - **Pause**: with `CLERK_WEBHOOKS_PAUSED=true` every delivery is answered 503 with
+//!   `Retry-After` before anything is read, so Svix keeps it and redelivers later.
+//!
+//! The checks themselves (signature, timestamp, event shape) are the pure core's
+//! ([`crate::webhook`]); this module reads the request, performs the storage writes and maps
+//! each outcome to one answer and one audit line. No line carries the body, a header other
+//! than `svix-id`, or a secret.
 
-use ::worker::{Env, Request, Response, Result};
-use serde_json::json;
+use ::worker::{
+    D1Database, D1PreparedStatement, D1Result, Env, Error, Method, Request, Response, Result,
+};
+use js_sys::{Reflect, Uint8Array};
+use serde_json::{json, Value};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::ReadableStreamDefaultReader;
 
-use crate::audit::RequestContext;
+use crate::audit::{AuditEvent, Level, RequestContext};
+use crate::config::{Config, Impact};
+use crate::revocation::{session_deny_ttl_seconds, DenyEntry, DenySource, DenyTtlInputs};
+use crate::webhook::{
+    effects, verify_webhook, ClerkEvent, PayloadProblem, UserRecord, WebhookEffect, WebhookError,
+    WebhookHeaders, MAX_BODY_BYTES, SVIX_ID_HEADER, SVIX_SIGNATURE_HEADER, SVIX_TIMESTAMP_HEADER,
+    WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER,
+};
 
 use super::isolate::IsolateState;
-use super::json_response;
+use super::{denylist, emit, json_response};
+
+/// The D1 binding of the users table and the delivery log.
+pub const D1_BINDING: &str = "CLERK_DB";
+
+/// `Retry-After` of a paused answer, in seconds. Svix follows its own retry schedule (up to
+/// about a day and a half in all); the header tells other senders and people what to expect.
+pub const PAUSED_RETRY_AFTER_SECONDS: u32 = 300;
+
+/// The session-token lifetime a session deny-list entry must outlive. Clerk's default is
+/// 60 s, but an instance may configure a longer one and the webhook carries no hint of it;
+/// an entry that lives too long costs a few bytes of KV, one that lives too short lets a
+/// token of the revoked session back in (in `grace` mode, for the grace window after `exp`).
+pub const MAX_TOKEN_LIFETIME_SECONDS: u64 = 3600;
+
+/// The headers the Svix verifier may look at.
+const WEBHOOK_HEADERS: [&str; 6] = [
+    SVIX_ID_HEADER,
+    SVIX_TIMESTAMP_HEADER,
+    SVIX_SIGNATURE_HEADER,
+    WEBHOOK_ID_HEADER,
+    WEBHOOK_TIMESTAMP_HEADER,
+    WEBHOOK_SIGNATURE_HEADER,
+];
+
+/// Inserts or updates a user unless a tombstone exists or the stored row is newer. SQLite
+/// needs the `WHERE` on the `SELECT` to parse an upsert of an `INSERT ... SELECT`.
+const UPSERT_USER_SQL: &str = "\
+    INSERT INTO users (id, primary_email, first_name, last_name, banned, updated_at) \
+    SELECT ?1, ?2, ?3, ?4, ?5, ?6 \
+    WHERE NOT EXISTS (SELECT 1 FROM deleted_users WHERE id = ?1) \
+    ON CONFLICT(id) DO UPDATE SET \
+      primary_email = excluded.primary_email, \
+      first_name = excluded.first_name, \
+      last_name = excluded.last_name, \
+      banned = excluded.banned, \
+      updated_at = excluded.updated_at \
+    WHERE excluded.updated_at >= users.updated_at";
+const DELETE_USER_SQL: &str = "DELETE FROM users WHERE id = ?1";
+const TOMBSTONE_USER_SQL: &str =
+    "INSERT INTO deleted_users (id, deleted_at) VALUES (?1, ?2) ON CONFLICT(id) DO NOTHING";
+const SEEN_DELIVERY_SQL: &str = "SELECT 1 AS seen FROM webhook_deliveries WHERE svix_id = ?1";
+/// Two concurrent deliveries of one id both apply (harmlessly); the second record is a no-op
+/// rather than a failure that would make Svix retry an event that was applied.
+const RECORD_DELIVERY_SQL: &str = "\
+    INSERT INTO webhook_deliveries (svix_id, event_type, received_at) VALUES (?1, ?2, ?3) \
+    ON CONFLICT(svix_id) DO NOTHING";
 
 /// Handles a webhook delivery.
 pub async fn handle(
-    _req: Request,
-    _env: &Env,
-    _state: &IsolateState,
-    _request: &RequestContext,
-    _now: i64,
+    req: Request,
+    env: &Env,
+    state: &IsolateState,
+    request: &RequestContext,
+    now: i64,
 ) -> Result<Response> {
-    json_response(501, &json!({"error": "not-implemented"}))
+    if req.method() != Method::Post {
+        let mut response = json_response(
+            405,
+            &json!({
+                "error": "method-not-allowed",
+                "message": "Svix delivers webhooks with POST",
+            }),
+        )?;
+        response.headers_mut().set("allow", "POST")?;
+        return Ok(response);
+    }
+    let config = &state.config;
+    if config.webhooks_paused {
+        return paused(request, now);
+    }
+    if config.webhook_secrets.is_empty() || config.has_problems(Impact::Webhooks) {
+        return misconfigured(request, now);
+    }
+
+    let body = match read_body(&req, MAX_BODY_BYTES).await {
+        Ok(Body::Complete(body)) => body,
+        Ok(Body::TooLarge(len)) => {
+            let error = WebhookError::InvalidPayload(PayloadProblem::TooLarge { len });
+            return rejected(&error, None, request, now);
+        }
+        Err(_) => {
+            let failure = Failure {
+                step: "read-body",
+                svix_id: None,
+                event_type: None,
+            };
+            return not_processed(&failure, request, now);
+        }
+    };
+    let found = webhook_headers(&req);
+    let headers = WebhookHeaders::from_lookup(|name| {
+        found
+            .iter()
+            .find(|(found_name, _)| *found_name == name)
+            .map(|(_, value)| value.as_str())
+    });
+    let verified = match verify_webhook(
+        &headers,
+        &body,
+        &config.webhook_secrets,
+        now.div_euclid(1000),
+    ) {
+        Ok(verified) => verified,
+        Err(WebhookError::InvalidSecret(_)) => return misconfigured(request, now),
+        Err(error) => return rejected(&error, headers.id, request, now),
+    };
+    let event = match ClerkEvent::from_payload(&verified.payload) {
+        Ok(event) => event,
+        Err(error) => return rejected(&error, Some(&verified.id), request, now),
+    };
+    let delivery = Delivery {
+        svix_id: &verified.id,
+        event_type: verified.event_type.as_deref().unwrap_or_default(),
+    };
+
+    match process(env, state, config, &event, &delivery, now).await {
+        Ok(Processed::Duplicate) => {
+            emit(
+                &delivery
+                    .audit(Level::Info, "webhook.duplicate")
+                    .value("status", 200.into()),
+                Some(request),
+                now,
+            );
+            json_response(
+                200,
+                &json!({
+                    "ok": true,
+                    "duplicate": true,
+                    "svix_id": delivery.svix_id,
+                    "type": delivery.event_type,
+                }),
+            )
+        }
+        Ok(Processed::Applied(applied)) => {
+            let mut line = delivery
+                .audit(Level::Info, "webhook.accepted")
+                .value("status", 200.into())
+                .value("effects", applied.iter().map(effect_name).collect());
+            if let Some((user_id, session_id)) = subject(&event) {
+                line = line
+                    .text("user_id", user_id)
+                    .opt_text("session_id", session_id);
+            }
+            emit(&line, Some(request), now);
+            json_response(
+                200,
+                &json!({
+                    "ok": true,
+                    "svix_id": delivery.svix_id,
+                    "type": delivery.event_type,
+                }),
+            )
+        }
+        Err(step) => {
+            let failure = Failure {
+                step,
+                svix_id: Some(delivery.svix_id),
+                event_type: Some(delivery.event_type),
+            };
+            not_processed(&failure, request, now)
+        }
+    }
+}
+
+/// The Svix headers present in the request (workers' `Headers` match names
+/// case-insensitively); nothing else of the request is read.
+fn webhook_headers(req: &Request) -> Vec<(&'static str, String)> {
+    WEBHOOK_HEADERS
+        .iter()
+        .filter_map(|name| {
+            let value = req.headers().get(name).ok().flatten()?;
+            Some((*name, value))
+        })
+        .collect()
+}
+
+/// The verified delivery's identity: what the audit lines and the delivery log carry.
+struct Delivery<'a> {
+    svix_id: &'a str,
+    event_type: &'a str,
+}
+
+impl Delivery<'_> {
+    fn audit(&self, level: Level, name: &'static str) -> AuditEvent {
+        AuditEvent::new(level, name)
+            .text("svix_id", self.svix_id)
+            .text("type", self.event_type)
+    }
+}
+
+/// What processing did with a verified event.
+enum Processed {
+    /// The `svix-id` was already recorded: nothing was written.
+    Duplicate,
+    /// The effects were applied and the delivery recorded.
+    Applied(Vec<WebhookEffect>),
+}
+
+/// Why a delivery was not (or not completely) processed: the step that failed (`read-body`,
+/// `kv`, `d1`), which is all the audit line says (an error's text could quote data).
+struct Failure<'a> {
+    step: &'static str,
+    svix_id: Option<&'a str>,
+    event_type: Option<&'a str>,
+}
+
+/// De-duplicates, applies the effects (KV first, then one D1 batch ending with the delivery
+/// record) and reports which step failed, if one did.
+async fn process(
+    env: &Env,
+    state: &IsolateState,
+    config: &Config,
+    event: &ClerkEvent,
+    delivery: &Delivery<'_>,
+    now: i64,
+) -> std::result::Result<Processed, &'static str> {
+    let db = env.d1(D1_BINDING).map_err(|_| "d1")?;
+    if already_delivered(&db, delivery.svix_id)
+        .await
+        .map_err(|_| "d1")?
+    {
+        return Ok(Processed::Duplicate);
+    }
+    let planned = effects(event);
+    let mut statements = Vec::new();
+    for effect in &planned {
+        match effect {
+            WebhookEffect::DenyUser { user_id } => {
+                let value = deny_value(delivery.event_type, now);
+                denylist::put(env, state, denylist::user_key(user_id), &value, None, now)
+                    .await
+                    .map_err(|_| "kv")?;
+            }
+            WebhookEffect::DenySession { session_id, .. } => {
+                let value = deny_value(delivery.event_type, now);
+                let ttl = Some(session_deny_ttl(config));
+                denylist::put(
+                    env,
+                    state,
+                    denylist::session_key(session_id),
+                    &value,
+                    ttl,
+                    now,
+                )
+                .await
+                .map_err(|_| "kv")?;
+            }
+            WebhookEffect::UpsertUser(user) => {
+                statements.push(upsert_user(&db, user).map_err(|_| "d1")?);
+            }
+            WebhookEffect::DeleteUser { user_id } => {
+                statements.extend(delete_user(&db, user_id, now).map_err(|_| "d1")?);
+            }
+        }
+    }
+    statements.push(record_delivery(&db, delivery, now).map_err(|_| "d1")?);
+    let results = db.batch(statements).await.map_err(|_| "d1")?;
+    if results.iter().all(D1Result::success) {
+        Ok(Processed::Applied(planned))
+    } else {
+        Err("d1")
+    }
+}
+
+async fn already_delivered(db: &D1Database, svix_id: &str) -> Result<bool> {
+    let seen: Option<Value> = db
+        .prepare(SEEN_DELIVERY_SQL)
+        .bind(&[JsValue::from_str(svix_id)])?
+        .first(None)
+        .await?;
+    Ok(seen.is_some())
+}
+
+fn upsert_user(db: &D1Database, user: &UserRecord) -> Result<D1PreparedStatement> {
+    db.prepare(UPSERT_USER_SQL).bind(&[
+        JsValue::from_str(&user.id),
+        optional_text(user.primary_email.as_deref()),
+        optional_text(user.first_name.as_deref()),
+        optional_text(user.last_name.as_deref()),
+        JsValue::from_f64(if user.banned { 1.0 } else { 0.0 }),
+        integer(user.updated_at),
+    ])
+}
+
+fn delete_user(db: &D1Database, user_id: &str, now: i64) -> Result<[D1PreparedStatement; 2]> {
+    Ok([
+        db.prepare(DELETE_USER_SQL)
+            .bind(&[JsValue::from_str(user_id)])?,
+        db.prepare(TOMBSTONE_USER_SQL)
+            .bind(&[JsValue::from_str(user_id), integer(now)])?,
+    ])
+}
+
+fn record_delivery(
+    db: &D1Database,
+    delivery: &Delivery<'_>,
+    now: i64,
+) -> Result<D1PreparedStatement> {
+    db.prepare(RECORD_DELIVERY_SQL).bind(&[
+        JsValue::from_str(delivery.svix_id),
+        JsValue::from_str(delivery.event_type),
+        integer(now),
+    ])
+}
+
+fn optional_text(value: Option<&str>) -> JsValue {
+    value.map_or(JsValue::NULL, JsValue::from_str)
+}
+
+/// D1 takes numbers, not BigInts; Unix milliseconds stay exact far below 2^53.
+fn integer(value: i64) -> JsValue {
+    JsValue::from_f64(value as f64)
+}
+
+/// The KV value of a deny-list entry written by a webhook: why (the event type) and when.
+fn deny_value(event_type: &str, now: i64) -> String {
+    DenyEntry {
+        source: DenySource::Webhook,
+        reason: Some(event_type.to_owned()),
+        created_at: u64::try_from(now).unwrap_or(0),
+    }
+    .to_json()
+}
+
+/// How long a session entry lives: Clerk has already ended the session, so no new token is
+/// minted; the entry has to outlive the last token minted before, which passes until its
+/// `exp` plus the clock skew, and in `grace` mode for the grace window after that (counted
+/// even when grace is off: it can be switched on while the entry lives).
+fn session_deny_ttl(config: &Config) -> u64 {
+    session_deny_ttl_seconds(DenyTtlInputs {
+        grace_seconds: config.bypass.grace_seconds,
+        max_token_lifetime_seconds: MAX_TOKEN_LIFETIME_SECONDS,
+        clock_skew_ms: u64::try_from(config.clock_skew_ms).unwrap_or(0),
+    })
+}
+
+/// The user (and session) an event is about, for the audit line.
+fn subject(event: &ClerkEvent) -> Option<(&str, Option<&str>)> {
+    match event {
+        ClerkEvent::UserCreated(user) | ClerkEvent::UserUpdated(user) => Some((&user.id, None)),
+        ClerkEvent::UserDeleted { user_id } => Some((user_id, None)),
+        ClerkEvent::SessionEnded {
+            session_id,
+            user_id,
+            ..
+        } => Some((user_id, Some(session_id))),
+        ClerkEvent::Other { .. } => None,
+    }
+}
+
+fn effect_name(effect: &WebhookEffect) -> Value {
+    Value::from(match effect {
+        WebhookEffect::UpsertUser(_) => "upsert_user",
+        WebhookEffect::DeleteUser { .. } => "delete_user",
+        WebhookEffect::DenyUser { .. } => "deny_user",
+        WebhookEffect::DenySession { .. } => "deny_session",
+    })
+}
+
+/// 503 before anything is read: Svix keeps the delivery and retries it.
+fn paused(request: &RequestContext, now: i64) -> Result<Response> {
+    emit(
+        &AuditEvent::new(Level::Warn, "webhook.paused")
+            .text("reason", "paused")
+            .value("status", 503.into()),
+        Some(request),
+        now,
+    );
+    let mut response = json_response(
+        503,
+        &json!({
+            "error": "paused",
+            "message": "webhook processing is paused (CLERK_WEBHOOKS_PAUSED=true); nothing was \
+                        read or applied, and Svix will redeliver this event later",
+        }),
+    )?;
+    response
+        .headers_mut()
+        .set("retry-after", &PAUSED_RETRY_AFTER_SECONDS.to_string())?;
+    Ok(response)
+}
+
+/// 500 so that Svix retries once the secret is fixed; the `config.invalid` line names the
+/// problem.
+fn misconfigured(request: &RequestContext, now: i64) -> Result<Response> {
+    emit(
+        &AuditEvent::new(Level::Error, "webhook.failed")
+            .text("reason", "misconfigured")
+            .value("status", 500.into()),
+        Some(request),
+        now,
+    );
+    json_response(
+        500,
+        &json!({
+            "error": "misconfigured",
+            "message": "CLERK_WEBHOOK_SIGNING_SECRET (or CLERK_WEBHOOKS_PAUSED) is missing or \
+                        invalid, see the config.invalid audit line; nothing was applied and \
+                        Svix will retry",
+        }),
+    )
+}
+
+/// 400 for a delivery that is not a valid, signed Clerk event; nothing was written.
+fn rejected(
+    error: &WebhookError,
+    svix_id: Option<&str>,
+    request: &RequestContext,
+    now: i64,
+) -> Result<Response> {
+    emit(
+        &AuditEvent::new(Level::Warn, "webhook.rejected")
+            .text("reason", error.code())
+            .opt_text("svix_id", svix_id)
+            .value("status", 400.into()),
+        Some(request),
+        now,
+    );
+    json_response(
+        400,
+        &json!({
+            "error": "invalid-webhook",
+            "reason": error.code(),
+            "message": error.to_string(),
+        }),
+    )
+}
+
+/// 500 for a verified event that was not durably applied: Svix retries, and the effects
+/// are safe to apply again.
+fn not_processed(failure: &Failure<'_>, request: &RequestContext, now: i64) -> Result<Response> {
+    emit(
+        &AuditEvent::new(Level::Error, "webhook.failed")
+            .text("reason", "not-processed")
+            .text("step", failure.step)
+            .opt_text("svix_id", failure.svix_id)
+            .opt_text("type", failure.event_type)
+            .value("status", 500.into()),
+        Some(request),
+        now,
+    );
+    json_response(
+        500,
+        &json!({
+            "error": "not-processed",
+            "message": format!(
+                "the event was not durably processed ({} failed); nothing is lost: Svix \
+                 will redeliver it, and applying it again is safe",
+                failure.step
+            ),
+        }),
+    )
+}
+
+/// A request body read up to a limit.
+enum Body {
+    /// The whole body, at most the limit.
+    Complete(Vec<u8>),
+    /// Over the limit: the declared length, or how much had arrived when reading stopped.
+    TooLarge(usize),
+}
+
+/// Reads the body, refusing early when `Content-Length` is over `limit` and stopping (and
+/// cancelling the stream) as soon as more than `limit` bytes have arrived, so an
+/// unauthenticated sender cannot make the isolate buffer megabytes.
+async fn read_body(req: &Request, limit: usize) -> Result<Body> {
+    let declared = req
+        .headers()
+        .get("content-length")?
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    if let Some(len) = declared {
+        if len > u64::try_from(limit).unwrap_or(u64::MAX) {
+            return Ok(Body::TooLarge(usize::try_from(len).unwrap_or(usize::MAX)));
+        }
+    }
+    let Some(stream) = req.inner().body() else {
+        return Ok(Body::Complete(Vec::new()));
+    };
+    let reader = ReadableStreamDefaultReader::new(&stream)?;
+    let mut body = Vec::new();
+    loop {
+        let chunk = JsFuture::from(reader.read()).await?;
+        if Reflect::get(&chunk, &JsValue::from_str("done"))?.is_truthy() {
+            return Ok(Body::Complete(body));
+        }
+        let bytes = Reflect::get(&chunk, &JsValue::from_str("value"))?
+            .dyn_into::<Uint8Array>()
+            .map_err(|_| Error::RustError("request body chunk is not bytes".into()))?;
+        let total = body
+            .len()
+            .saturating_add(usize::try_from(bytes.length()).unwrap_or(usize::MAX));
+        if total > limit {
+            // Best effort: the answer does not depend on the stream closing cleanly.
+            let _ = JsFuture::from(reader.cancel()).await;
+            return Ok(Body::TooLarge(total));
+        }
+        body.append(&mut bytes.to_vec());
+    }
 }
