@@ -13,6 +13,7 @@ mod denylist;
 mod health;
 mod isolate;
 mod protect;
+mod webcrypto;
 mod webhooks;
 
 use ::worker::{event, Context, Env, Request, Response, Result};

@@ -12,12 +12,12 @@ use crate::config::{Config, KeyConfig};
 use crate::decision::{decide, is_identity_header, needs_verification, RequestFacts};
 use crate::keys::FetchDecision;
 use crate::token::{
-    decode, find_session_token, verify_cached, ClaimRules, CookieContext, KeySource, TokenError,
-    Verification,
+    begin_cached, cached_outcome, complete_cached, decode, find_session_token, ClaimRules,
+    CookieContext, KeySource, Step, TokenError, Verification,
 };
 
 use super::isolate::IsolateState;
-use super::{backend, denylist, emit, json_response};
+use super::{backend, denylist, emit, json_response, webcrypto};
 
 /// A protected request.
 pub async fn handle(
@@ -108,32 +108,13 @@ async fn verify(
     let keep_after_exp = config.clock_skew_ms.saturating_add(grace_ms);
     match &config.keys {
         KeyConfig::Pem(key) => {
-            let mut cache = state.tokens.borrow_mut();
-            let settings = cache.settings_id("pem");
-            verify_cached(
-                &mut cache,
-                settings,
-                &token,
-                KeySource::Pem(key),
-                &rules,
-                keep_after_exp,
-            )
+            let step = begin(state, PEM_SETTINGS, &token, KeySource::Pem(key), &rules);
+            finish(state, step, &rules, keep_after_exp).await
         }
         KeyConfig::Jwks => {
-            {
-                let mut cache = state.tokens.borrow_mut();
-                let settings = cache.settings_id("jwks");
-                if cache.get(&token, settings, now).is_some() {
-                    // A hit needs no key: skip the JWKS refresh check too.
-                    return verify_cached(
-                        &mut cache,
-                        settings,
-                        &token,
-                        KeySource::Jwks(None),
-                        &rules,
-                        keep_after_exp,
-                    );
-                }
+            // A hit needs no key: skip the JWKS refresh check too.
+            if let Some(hit) = cached(state, JWKS_SETTINGS, &token, &rules) {
+                return hit;
             }
             let kid = match decode(&token) {
                 Ok(decoded) => decoded.kid().map(str::to_owned),
@@ -150,23 +131,69 @@ async fn verify(
                     signed: None,
                 };
             }
-            let jwks = state.jwks.borrow();
-            let mut cache = state.tokens.borrow_mut();
-            let settings = cache.settings_id("jwks");
-            verify_cached(
-                &mut cache,
-                settings,
-                &token,
-                KeySource::Jwks(jwks.find(kid.as_deref())),
-                &rules,
-                keep_after_exp,
-            )
+            let step = {
+                let jwks = state.jwks.borrow();
+                let key = KeySource::Jwks(jwks.find(kid.as_deref()));
+                begin(state, JWKS_SETTINGS, &token, key, &rules)
+            };
+            finish(state, step, &rules, keep_after_exp).await
         }
         KeyConfig::None => Verification::Rejected {
             error: TokenError::JwkFailedToResolve,
             signed: None,
         },
     }
+}
+
+/// The verified-token cache settings of the two key configurations (one per isolate).
+const PEM_SETTINGS: &str = "pem";
+const JWKS_SETTINGS: &str = "jwks";
+
+/// The answer for a token already in the verified-token cache.
+fn cached(
+    state: &IsolateState,
+    settings: &str,
+    token: &str,
+    rules: &ClaimRules<'_>,
+) -> Option<Verification> {
+    let mut cache = state.tokens.borrow_mut();
+    let settings = cache.settings_id(settings);
+    let hit = cache.get(token, settings, rules.now_ms)?;
+    Some(cached_outcome(hit, rules).0)
+}
+
+/// Everything but the RSA operation: a cache hit, a refusal, or the check to make.
+fn begin(
+    state: &IsolateState,
+    settings: &str,
+    token: &str,
+    keys: KeySource<'_>,
+    rules: &ClaimRules<'_>,
+) -> Step {
+    let mut cache = state.tokens.borrow_mut();
+    let settings = cache.settings_id(settings);
+    begin_cached(&mut cache, settings, token, keys, rules)
+}
+
+/// The RSA operation on WebCrypto, then the claims. The cache is borrowed only before and
+/// after the await, never across it: other requests of the isolate run meanwhile.
+async fn finish(
+    state: &IsolateState,
+    step: Step,
+    rules: &ClaimRules<'_>,
+    keep_after_exp_ms: i64,
+) -> Verification {
+    let pending = match step {
+        Step::Done(verification) => return verification,
+        Step::NeedSignature(pending) => pending,
+    };
+    let valid = match webcrypto::verify(&pending).await {
+        Ok(valid) => valid,
+        // No WebCrypto, or it refused the key: the pure-Rust RSA gives the same answer.
+        Err(_) => pending.verify_in_rust(),
+    };
+    let mut cache = state.tokens.borrow_mut();
+    complete_cached(&mut cache, pending, valid, rules, keep_after_exp_ms)
 }
 
 /// Fetches the JWKS when the cache policy says so. Fails only when no keys at all are
