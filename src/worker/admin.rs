@@ -18,11 +18,7 @@
 use std::time::Duration;
 
 use ::worker::{Delay, Env, Request, Response, Result};
-use js_sys::{Reflect, Uint8Array};
 use serde_json::{json, Value};
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
-use web_sys::ReadableStreamDefaultReader;
 
 use crate::audit::{AuditEvent, Level, RequestContext};
 use crate::clerk_api::ApiOutcome;
@@ -35,7 +31,7 @@ use crate::revocation::{
 };
 
 use super::isolate::{self, IsolateState};
-use super::{backend, denylist, emit};
+use super::{backend, body, denylist, emit};
 
 /// The session-token lifetime a session deny-list entry must outlive once Clerk confirmed
 /// the revoke. Clerk's default is 60 s, but an instance may configure a longer one and
@@ -181,7 +177,12 @@ async fn admit(
         };
     }
 
-    match read_body(req, MAX_BODY_BYTES).await {
+    match body::read_limited(req, MAX_BODY_BYTES)
+        .await
+        .map(|b| match b {
+            body::Body::Complete(bytes) => Some(bytes),
+            body::Body::TooLarge(_) => None,
+        }) {
         Ok(Some(body)) => Ok(Admission::Body(body)),
         Ok(None) => {
             invalid_request(route, &AdminError::BodyTooLarge, request, now).map(Admission::Answer)
@@ -430,33 +431,4 @@ fn json_text_response(
         headers.set(name, value)?;
     }
     Ok(response)
-}
-
-/// Reads the body, at most `limit` bytes: `None` as soon as it turns out larger (declared or
-/// streamed), without buffering the rest.
-async fn read_body(req: &Request, limit: usize) -> Result<Option<Vec<u8>>> {
-    let Some(stream) = req.inner().body() else {
-        return Ok(Some(Vec::new()));
-    };
-    let reader = ReadableStreamDefaultReader::new(&stream)?;
-    let mut body = Vec::new();
-    loop {
-        let chunk = JsFuture::from(reader.read()).await?;
-        if Reflect::get(&chunk, &JsValue::from_str("done"))?.is_truthy() {
-            return Ok(Some(body));
-        }
-        let Ok(bytes) = Reflect::get(&chunk, &JsValue::from_str("value"))?.dyn_into::<Uint8Array>()
-        else {
-            return Err(::worker::Error::RustError(
-                "request body chunk is not bytes".into(),
-            ));
-        };
-        let length = usize::try_from(bytes.length()).unwrap_or(usize::MAX);
-        if body.len().saturating_add(length) > limit {
-            // Best effort: the answer does not depend on the stream closing cleanly.
-            let _ = JsFuture::from(reader.cancel()).await;
-            return Ok(None);
-        }
-        body.extend_from_slice(&bytes.to_vec());
-    }
 }

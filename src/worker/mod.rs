@@ -9,6 +9,7 @@
 
 mod admin;
 mod backend;
+mod body;
 mod denylist;
 mod health;
 mod isolate;
@@ -37,12 +38,10 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         Route::Webhooks => webhooks::handle(req, &env, &state, &request, now).await,
         Route::AdminRevoke => admin::revoke(req, &env, &state, &request, now).await,
         Route::AdminRestore => admin::restore(req, &env, &state, &request, now).await,
-        Route::ClerkNotFound => {
-            json_response(
-                404,
-                &json!({"error": "not-found", "message": "no such /__clerk route"}),
-            )
-        }
+        Route::ClerkNotFound => json_response(
+            404,
+            &json!({"error": "not-found", "message": "no such /__clerk route"}),
+        ),
     };
     outcome.or_else(|e| {
         // Only the error's kind reaches the log: its text could quote a header.

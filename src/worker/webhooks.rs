@@ -21,14 +21,9 @@
 //! each outcome to one answer and one audit line. No line carries the body, a header other
 //! than `svix-id`, or a secret.
 
-use ::worker::{
-    D1Database, D1PreparedStatement, D1Result, Env, Error, Method, Request, Response, Result,
-};
-use js_sys::{Reflect, Uint8Array};
+use ::worker::{D1Database, D1PreparedStatement, D1Result, Env, Method, Request, Response, Result};
 use serde_json::{json, Value};
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
-use web_sys::ReadableStreamDefaultReader;
+use wasm_bindgen::JsValue;
 
 use crate::audit::{AuditEvent, Level, RequestContext};
 use crate::config::{Config, Impact};
@@ -40,7 +35,7 @@ use crate::webhook::{
 };
 
 use super::isolate::IsolateState;
-use super::{denylist, emit, json_response};
+use super::{body, denylist, emit, json_response};
 
 /// The D1 binding of the users table and the delivery log.
 pub const D1_BINDING: &str = "CLERK_DB";
@@ -115,9 +110,9 @@ pub async fn handle(
         return misconfigured(request, now);
     }
 
-    let body = match read_body(&req, MAX_BODY_BYTES).await {
-        Ok(Body::Complete(body)) => body,
-        Ok(Body::TooLarge(len)) => {
+    let body = match body::read_limited(&req, MAX_BODY_BYTES).await {
+        Ok(body::Body::Complete(body)) => body,
+        Ok(body::Body::TooLarge(len)) => {
             let error = WebhookError::InvalidPayload(PayloadProblem::TooLarge { len });
             return rejected(&error, None, request, now);
         }
@@ -494,50 +489,4 @@ fn not_processed(failure: &Failure<'_>, request: &RequestContext, now: i64) -> R
             ),
         }),
     )
-}
-
-/// A request body read up to a limit.
-enum Body {
-    /// The whole body, at most the limit.
-    Complete(Vec<u8>),
-    /// Over the limit: the declared length, or how much had arrived when reading stopped.
-    TooLarge(usize),
-}
-
-/// Reads the body, refusing early when `Content-Length` is over `limit` and stopping (and
-/// cancelling the stream) as soon as more than `limit` bytes have arrived, so an
-/// unauthenticated sender cannot make the isolate buffer megabytes.
-async fn read_body(req: &Request, limit: usize) -> Result<Body> {
-    let declared = req
-        .headers()
-        .get("content-length")?
-        .and_then(|value| value.trim().parse::<u64>().ok());
-    if let Some(len) = declared {
-        if len > u64::try_from(limit).unwrap_or(u64::MAX) {
-            return Ok(Body::TooLarge(usize::try_from(len).unwrap_or(usize::MAX)));
-        }
-    }
-    let Some(stream) = req.inner().body() else {
-        return Ok(Body::Complete(Vec::new()));
-    };
-    let reader = ReadableStreamDefaultReader::new(&stream)?;
-    let mut body = Vec::new();
-    loop {
-        let chunk = JsFuture::from(reader.read()).await?;
-        if Reflect::get(&chunk, &JsValue::from_str("done"))?.is_truthy() {
-            return Ok(Body::Complete(body));
-        }
-        let bytes = Reflect::get(&chunk, &JsValue::from_str("value"))?
-            .dyn_into::<Uint8Array>()
-            .map_err(|_| Error::RustError("request body chunk is not bytes".into()))?;
-        let total = body
-            .len()
-            .saturating_add(usize::try_from(bytes.length()).unwrap_or(usize::MAX));
-        if total > limit {
-            // Best effort: the answer does not depend on the stream closing cleanly.
-            let _ = JsFuture::from(reader.cancel()).await;
-            return Ok(Body::TooLarge(total));
-        }
-        body.append(&mut bytes.to_vec());
-    }
 }
