@@ -199,7 +199,7 @@ pub mod edge {
         self, check_admin_head, parse_restore_body, parse_revoke_body, session_deny_ttl_seconds,
         AdminError, AdminPlan, AdminRequestHead, AdminRoute, AdminStep, DenyEntry, DenySource,
         DenyTtlInputs, PlanContext, RestorePlan, RevokePlan, StepOutcome,
-        DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
+        ASSUMED_MAX_TOKEN_LIFETIME_SECONDS,
     };
     use crate::rfc3339::format_millis;
     use crate::token::{
@@ -877,7 +877,7 @@ pub mod edge {
             let route = admin_route(route);
             let ttl = DenyTtlInputs {
                 grace_seconds: self.config.bypass.grace_seconds,
-                max_token_lifetime_seconds: DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
+                max_token_lifetime_seconds: ASSUMED_MAX_TOKEN_LIFETIME_SECONDS,
                 clock_skew_ms: u64::try_from(self.config.clock_skew_ms).unwrap_or(0),
             };
             let context = PlanContext {

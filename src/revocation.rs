@@ -49,9 +49,12 @@ pub const DENY_USER_PREFIX: &str = "deny:user:";
 /// KV key prefix of session deny-list entries: `deny:session:<session_id>`.
 pub const DENY_SESSION_PREFIX: &str = "deny:session:";
 
-/// Clerk's default session-token lifetime. Instances that configure a longer lifetime pass
-/// theirs to [`session_deny_ttl_seconds`] instead.
-pub const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS: u64 = 60;
+/// The session-token lifetime a session deny-list entry must outlive. Clerk's default is
+/// 60 s, but an instance may configure a longer one and nothing in a webhook or an admin
+/// request says so: an entry that lives too long costs a few bytes of KV, one that lives too
+/// short lets a token of the revoked session back in (in `grace` mode, for the grace window
+/// after its `exp`). Used by every route that writes session entries.
+pub const ASSUMED_MAX_TOKEN_LIFETIME_SECONDS: u64 = 3600;
 
 /// Extra life given to session entries, for KV propagation between locations and for a
 /// request that read its token just before the entry landed.
@@ -658,7 +661,7 @@ pub struct DenyTtlInputs {
     /// `CLERK_EMERGENCY_GRACE_SECONDS`: counted even when grace mode is off, because it can
     /// be switched on while the entry lives.
     pub grace_seconds: u64,
-    /// Longest session-token lifetime of the instance ([`DEFAULT_MAX_TOKEN_LIFETIME_SECONDS`]).
+    /// Longest session-token lifetime of the instance ([`ASSUMED_MAX_TOKEN_LIFETIME_SECONDS`]).
     pub max_token_lifetime_seconds: u64,
     /// `CLERK_CLOCK_SKEW_MS`.
     pub clock_skew_ms: u64,
@@ -1907,7 +1910,7 @@ mod tests {
             now_ms: NOW,
             ttl: DenyTtlInputs {
                 grace_seconds: 3_600,
-                max_token_lifetime_seconds: DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
+                max_token_lifetime_seconds: ASSUMED_MAX_TOKEN_LIFETIME_SECONDS,
                 clock_skew_ms: 5_000,
             },
         }
@@ -1996,7 +1999,7 @@ mod tests {
             [
                 "kv put deny:session:sess_1 ttl=None",
                 "/v1/sessions/sess_1/revoke",
-                "kv put deny:session:sess_1 ttl=Some(3725)",
+                "kv put deny:session:sess_1 ttl=Some(7265)",
             ]
         );
         let AdminStep::WriteDenyEntry { value, .. } = &steps[0] else {

@@ -33,13 +33,6 @@ use crate::revocation::{
 use super::isolate::{self, IsolateState};
 use super::{backend, body, denylist, emit};
 
-/// The session-token lifetime a session deny-list entry must outlive once Clerk confirmed
-/// the revoke. Clerk's default is 60 s, but an instance may configure a longer one and
-/// nothing in the request says so: an entry that lives too long costs a few bytes of KV, one
-/// that lives too short lets a token of the revoked session back in. Same value as the
-/// webhook route's.
-const MAX_TOKEN_LIFETIME_SECONDS: u64 = 3600;
-
 /// Most plan steps one call may take. The plans bound themselves (pages, attempts, the
 /// per-call time budget); this only guarantees the loop ends even if a plan misbehaves.
 const MAX_STEPS: usize = 10_000;
@@ -333,7 +326,7 @@ fn plan_context(config: &Config, now: i64) -> PlanContext {
         now_ms: u64::try_from(now).unwrap_or(0),
         ttl: DenyTtlInputs {
             grace_seconds: config.bypass.grace_seconds,
-            max_token_lifetime_seconds: MAX_TOKEN_LIFETIME_SECONDS,
+            max_token_lifetime_seconds: crate::revocation::ASSUMED_MAX_TOKEN_LIFETIME_SECONDS,
             clock_skew_ms: u64::try_from(config.clock_skew_ms).unwrap_or(0),
         },
     }

@@ -44,12 +44,6 @@ pub const D1_BINDING: &str = "CLERK_DB";
 /// about a day and a half in all); the header tells other senders and people what to expect.
 pub const PAUSED_RETRY_AFTER_SECONDS: u32 = 300;
 
-/// The session-token lifetime a session deny-list entry must outlive. Clerk's default is
-/// 60 s, but an instance may configure a longer one and the webhook carries no hint of it;
-/// an entry that lives too long costs a few bytes of KV, one that lives too short lets a
-/// token of the revoked session back in (in `grace` mode, for the grace window after `exp`).
-pub const MAX_TOKEN_LIFETIME_SECONDS: u64 = 3600;
-
 /// The headers the Svix verifier may look at.
 const WEBHOOK_HEADERS: [&str; 6] = [
     SVIX_ID_HEADER,
@@ -368,7 +362,7 @@ fn deny_value(event_type: &str, now: i64) -> String {
 fn session_deny_ttl(config: &Config) -> u64 {
     session_deny_ttl_seconds(DenyTtlInputs {
         grace_seconds: config.bypass.grace_seconds,
-        max_token_lifetime_seconds: MAX_TOKEN_LIFETIME_SECONDS,
+        max_token_lifetime_seconds: crate::revocation::ASSUMED_MAX_TOKEN_LIFETIME_SECONDS,
         clock_skew_ms: u64::try_from(config.clock_skew_ms).unwrap_or(0),
     })
 }
