@@ -1,0 +1,127 @@
+// The example app (tests/next-app) in a real Next.js production server, for end-to-end
+// tests: installs its dependencies with a fresh copy of pkg-js (install-links), builds it
+// ONCE, then runs `next start` on loopback with whatever environment a test needs (the
+// middleware reads its configuration at request time). Every server runs in its own process
+// group, killed when the test process ends.
+import { existsSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { dirname, join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+import { runGroup, spawnGroup } from "../../e2e/support/process-groups.mjs";
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+export const appDir = join(repoRoot, "tests", "next-app");
+const nextBin = join(appDir, "node_modules", "next", "dist", "bin", "next");
+
+/** Next and npm without telemetry, update checks or colour. */
+function environment(extra = {}) {
+  const env = { ...process.env };
+  // The test runner's own configuration must not leak into the app's.
+  for (const name of Object.keys(env)) {
+    if (name.startsWith("CLERK_") || name.startsWith("UPSTASH_") || name === "NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY") {
+      delete env[name];
+    }
+  }
+  return {
+    ...env,
+    NEXT_TELEMETRY_DISABLED: "1",
+    NO_UPDATE_NOTIFIER: "1",
+    npm_config_update_notifier: "false",
+    FORCE_COLOR: "0",
+    NO_COLOR: "1",
+    ...extra,
+  };
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+/**
+ * `npm install` in tests/next-app with the current pkg-js (needs `npm --prefix pkg-js run
+ * build` first). install-links copies the package, and npm considers an existing copy
+ * up to date, so the copy is removed first.
+ */
+export async function installApp() {
+  if (!existsSync(join(repoRoot, "pkg-js", "dist", "clerk_edge_guard_bg.wasm"))) {
+    throw new Error("pkg-js/dist is missing: run npm --prefix pkg-js run build first (scripts/test.sh does)");
+  }
+  rmSync(join(appDir, "node_modules", "clerk-edge-guard"), { recursive: true, force: true });
+  await runGroup("npm", ["install", "--no-audit", "--no-fund"], { cwd: appDir, env: environment() }, 300_000);
+}
+
+/** `next build` with `env` (the build must not capture any of it). Returns its output. */
+export async function buildApp(env = {}) {
+  rmSync(join(appDir, ".next"), { recursive: true, force: true });
+  return runGroup(process.execPath, [nextBin, "build"], { cwd: appDir, env: environment(env) }, 300_000);
+}
+
+/**
+ * `next start` on a free loopback port with `env`; resolves once the server answers.
+ * @returns {Promise<{ url: string, lines: string[], output(): string, auditEvents(): object[],
+ *   waitForAudit(match: (e: object) => boolean, ms?: number): Promise<object>, stop(): Promise<void> }>}
+ */
+export async function startApp(env = {}, { timeoutMs = 30_000 } = {}) {
+  const port = await freePort();
+  const { child, exited, stopGroup } = spawnGroup(
+    process.execPath,
+    [nextBin, "start", "-p", String(port), "-H", "127.0.0.1"],
+    { cwd: appDir, env: environment(env) },
+  );
+  const lines = [];
+  createInterface({ input: child.stdout }).on("line", (text) => lines.push(text));
+  createInterface({ input: child.stderr }).on("line", (text) => lines.push(`[stderr] ${text}`));
+  const output = () => lines.join("\n");
+  const url = `http://127.0.0.1:${port}`;
+
+  let stopped = false;
+  exited.then(() => (stopped = true));
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (stopped) throw new Error(`next start exited early:\n${output()}`);
+    try {
+      const response = await fetch(`${url}/__clerk/health`);
+      await response.arrayBuffer();
+      break;
+    } catch {
+      if (Date.now() > deadline) {
+        await stopGroup();
+        throw new Error(`next start did not answer within ${timeoutMs} ms:\n${output()}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Lines of stdout that are JSON objects with an `event`: the audit lines. */
+  const auditEvents = () =>
+    lines.flatMap((text) => {
+      if (!text.startsWith("{")) return [];
+      try {
+        const parsed = JSON.parse(text);
+        return parsed && typeof parsed === "object" && "event" in parsed ? [parsed] : [];
+      } catch {
+        return [];
+      }
+    });
+  const waitForAudit = async (match, waitMs = 5_000) => {
+    const until = Date.now() + waitMs;
+    for (;;) {
+      const found = auditEvents().find(match);
+      if (found) return found;
+      if (Date.now() > until) throw new Error(`no matching audit line within ${waitMs} ms:\n${output()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  return { url, lines, output, auditEvents, waitForAudit, stop: () => stopGroup() };
+}
