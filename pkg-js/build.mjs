@@ -8,7 +8,8 @@
 // Needs the toolchain of scripts/install-toolchain.sh: wasm-bindgen on PATH (or
 // WASM_BINDGEN_BIN) matching Cargo.lock, and the root `npm install` (binaryen).
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
@@ -60,7 +61,26 @@ const features = [
   "mutable-globals", "sign-ext", "nontrapping-float-to-int", "bulk-memory",
   "multivalue", "reference-types",
 ].map((f) => `--enable-${f}`);
-run(wasmOpt, [wasmPath, "-Oz", "--strip-debug", "--strip-producers", ...features, "-o", wasmPath]);
+const optArgs = ["-Oz", "--strip-debug", "--strip-producers", ...features];
+
+// npm binaryen's wasm-opt is itself wasm and slow (~15 s here): an unchanged input is
+// taken from the cache of the last run instead (target/ is cargo's, never committed).
+const cacheDir = join(cargoTarget, "pkg-js-wasm-opt");
+const key = createHash("sha256")
+  .update(readFileSync(wasmPath))
+  .update(JSON.stringify(optArgs))
+  .update(readFileSync(join(root, "node_modules", "binaryen", "package.json")))
+  .digest("hex");
+const cached = join(cacheDir, `${key}.wasm`);
+if (existsSync(cached)) {
+  console.error(`[pkg-js] wasm-opt: unchanged input, reusing ${cached}`);
+  copyFileSync(cached, wasmPath);
+} else {
+  run(wasmOpt, [wasmPath, ...optArgs, "-o", wasmPath]);
+  rmSync(cacheDir, { recursive: true, force: true });
+  mkdirSync(cacheDir, { recursive: true });
+  copyFileSync(wasmPath, cached);
+}
 
 const bytes = readFileSync(wasmPath);
 console.error(

@@ -2,9 +2,10 @@
 # THE test command (README): lint, native and wasm tests, both builds, then the JavaScript
 # and end-to-end tests against the real runtimes. Needs scripts/install-toolchain.sh first.
 #
-#   bash scripts/test.sh
+#   bash scripts/test.sh [--keep-going]
 #
-# Stops at the first failing step and names it. The last line is always the plain
+# Stops at the first failing step and names it (--keep-going: runs every step, then names
+# all that failed). The last line is always the plain
 # `N passed, N failed` summary that CI reads: test counts from cargo's `test result:` lines
 # and node's TAP `# pass`/`# fail` lines; a failed step that is not a test run (fmt, clippy,
 # a build) counts as one failure.
@@ -17,6 +18,9 @@ logs="$(mktemp -d "${TMPDIR:-/tmp}/ceg-test.XXXXXX")"
 trap 'rm -rf "$logs"' EXIT
 passed=0
 failed=0
+keep_going=false
+[ "${1:-}" = "--keep-going" ] && keep_going=true
+failed_steps=()
 started_all=$SECONDS
 
 summary() { echo "$passed passed, $failed failed"; }
@@ -59,6 +63,8 @@ step() {
     # A failed step that reported no failed test (fmt, clippy, a build, a runner that
     # crashed or did not compile) counts as one failure.
     [ "$failed" -gt "$failed_before" ] || failed=$((failed + 1))
+    failed_steps+=("$name")
+    if $keep_going; then return 0; fi
     echo
     echo "test.sh: step '$name' failed; stopping (total $((SECONDS - started_all)) s)." >&2
     summary
@@ -106,5 +112,6 @@ if [ "${#node_tests[@]}" -gt 0 ]; then
 fi
 
 banner "done in $((SECONDS - started_all)) s"
+for name in "${failed_steps[@]}"; do echo "test.sh: step '$name' failed" >&2; done
 summary
 [ "$failed" -eq 0 ]
