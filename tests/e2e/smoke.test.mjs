@@ -1,11 +1,13 @@
 // The chain works end to end: the Worker built by scripts/build-worker.sh runs in workerd
 // under `wrangler dev`, answers its health route, forwards to an origin, and its audit lines
-// reach the test through wrangler's output.
+// reach the test through wrangler's output; pkg-js's edge entry loads in workerd too.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 
-import { startOrigin, startWorker } from "./support/index.mjs";
+import { repoRoot, startOrigin, startWorker, startWranglerDev } from "./support/index.mjs";
 
 let worker;
 let origin;
@@ -51,4 +53,32 @@ test("a public path is forwarded to the origin", async () => {
   const echoed = await res.json();
   assert.equal(echoed.url, "/public/hello");
   assert.equal(echoed.headers["x-clerk-user-id"], undefined, "incoming x-clerk-* headers are stripped");
+});
+
+test("pkg-js's edge entry loads in workerd through its package exports", async (t) => {
+  // A JS Worker importing the package by name: wrangler's bundler picks the `workerd`
+  // condition (edge.js), which imports the wasm with `?module` and calls initSync.
+  const dir = mkdtempSync(join(tmpdir(), "ceg-e2e-pkg-js-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, "node_modules"));
+  symlinkSync(join(repoRoot, "pkg-js"), join(dir, "node_modules", "clerk-edge-guard"), "dir");
+  writeFileSync(
+    join(dir, "worker.js"),
+    'import { version } from "clerk-edge-guard";\n' +
+      "export default { fetch: () => Response.json({ version: version() }) };\n",
+  );
+  const compatibilityDate = readFileSync(join(repoRoot, "wrangler.toml"), "utf8").match(
+    /^compatibility_date = "([\d-]+)"/m,
+  )[1];
+  writeFileSync(
+    join(dir, "wrangler.json"),
+    JSON.stringify({ name: "pkg-js-edge", main: "worker.js", compatibility_date: compatibilityDate }),
+  );
+  const edgeWorker = await startWranglerDev({ configPath: join(dir, "wrangler.json") });
+  t.after(() => edgeWorker.stop());
+
+  const res = await edgeWorker.fetch("/");
+  assert.equal(res.status, 200, edgeWorker.output());
+  const { version } = JSON.parse(readFileSync(join(repoRoot, "pkg-js", "package.json"), "utf8"));
+  assert.deepEqual(await res.json(), { version });
 });

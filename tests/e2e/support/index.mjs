@@ -1,4 +1,4 @@
 // End-to-end test support: the built Worker in workerd via `wrangler dev` (loopback only),
 // and an echo origin. Every process a test starts is killed when the test process ends.
-export { startWorker, freePort, repoRoot } from "./worker.mjs";
+export { startWorker, startWranglerDev, freePort, repoRoot } from "./worker.mjs";
 export { startOrigin } from "./origin.mjs";

@@ -119,7 +119,16 @@ export async function startWorker({ vars = {}, env = {}, wranglerEnv, migrate = 
   const configPath = await e2eConfigPath();
   const persistDir = mkdtempSync(join(tmpdir(), "ceg-e2e-state-"));
   if (migrate) cpSync(await migratedTemplate(configPath, wranglerEnv), persistDir, { recursive: true });
+  return startWranglerDev({ configPath, persistDir, vars, env, wranglerEnv, args, timeoutMs });
+}
 
+/**
+ * `wrangler dev --local` for any wrangler config (e.g. a small JS Worker a test writes);
+ * same options and result as {@link startWorker}, plus `configPath` and an optional
+ * `persistDir` (default: a fresh temp dir). `stop()` removes the persist dir.
+ */
+export async function startWranglerDev({ configPath, persistDir, vars = {}, env = {}, wranglerEnv, args = [], timeoutMs = 60_000 }) {
+  persistDir ??= mkdtempSync(join(tmpdir(), "ceg-e2e-state-"));
   const port = await freePort();
   const inspectorPort = await freePort();
   const wranglerArgs = [
