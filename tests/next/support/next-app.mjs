@@ -12,7 +12,10 @@ import { fileURLToPath } from "node:url";
 import { runGroup, spawnGroup } from "../../e2e/support/process-groups.mjs";
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
-export const appDir = join(repoRoot, "tests", "next-app");
+/** The app: tests/next-app, or a copy named by CEG_NEXT_APP_DIR (e.g. one on Next 15). */
+export const appDir = process.env.CEG_NEXT_APP_DIR
+  ? resolve(process.env.CEG_NEXT_APP_DIR)
+  : join(repoRoot, "tests", "next-app");
 const nextBin = join(appDir, "node_modules", "next", "dist", "bin", "next");
 
 /** Next and npm without telemetry, update checks or colour. */
