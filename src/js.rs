@@ -215,10 +215,6 @@ pub mod edge {
     /// `Retry-After` of a paused webhook answer, in seconds (as the Worker).
     const PAUSED_RETRY_AFTER_SECONDS: u32 = 300;
 
-    /// Token lifetime a webhook's session deny-list entry must outlive: the webhook carries
-    /// no hint of the instance's setting, so the longest plausible one (as the Worker).
-    const WEBHOOK_TOKEN_LIFETIME_SECONDS: u64 = 3600;
-
     fn now_ms(now: f64) -> i64 {
         if now.is_finite() {
             now as i64
@@ -691,11 +687,7 @@ pub mod edge {
                 created_at: u64::try_from(now).unwrap_or(0),
             }
             .to_json();
-            let session_ttl = session_deny_ttl_seconds(DenyTtlInputs {
-                grace_seconds: self.config.bypass.grace_seconds,
-                max_token_lifetime_seconds: WEBHOOK_TOKEN_LIFETIME_SECONDS,
-                clock_skew_ms: u64::try_from(self.config.clock_skew_ms).unwrap_or(0),
-            });
+            let session_ttl = session_deny_ttl_seconds(self.deny_ttl_inputs());
             let mut writes = Vec::new();
             let mut names = Vec::new();
             for effect in effects(&event) {
@@ -875,11 +867,7 @@ pub mod edge {
         #[wasm_bindgen(js_name = adminRun)]
         pub fn admin_run(&self, route: &str, body: &[u8], too_large: bool, now: f64) -> AdminRun {
             let route = admin_route(route);
-            let ttl = DenyTtlInputs {
-                grace_seconds: self.config.bypass.grace_seconds,
-                max_token_lifetime_seconds: ASSUMED_MAX_TOKEN_LIFETIME_SECONDS,
-                clock_skew_ms: u64::try_from(self.config.clock_skew_ms).unwrap_or(0),
-            };
+            let ttl = self.deny_ttl_inputs();
             let context = PlanContext {
                 now_ms: u64::try_from(now_ms(now)).unwrap_or(0),
                 ttl,
@@ -908,6 +896,15 @@ pub mod edge {
     }
 
     impl Guard {
+        /// What a session deny-list entry's lifetime depends on (the Worker's inputs).
+        fn deny_ttl_inputs(&self) -> DenyTtlInputs {
+            DenyTtlInputs {
+                grace_seconds: self.config.bypass.grace_seconds,
+                max_token_lifetime_seconds: ASSUMED_MAX_TOKEN_LIFETIME_SECONDS,
+                clock_skew_ms: u64::try_from(self.config.clock_skew_ms).unwrap_or(0),
+            }
+        }
+
         /// The verification of src/worker/protect.rs, stopping where the JWKS must be fetched
         /// (only when `may_fetch`).
         fn prepare(&mut self, facts: &Facts, now: i64, may_fetch: bool) -> Prepared {
