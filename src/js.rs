@@ -848,18 +848,28 @@ pub mod edge {
                 content_type: Some(content_type).filter(|v| !v.is_empty()),
                 content_length: Some(content_length).filter(|v| !v.is_empty()),
             };
-            let checked = if admin_token.is_some() && self.config.has_problems(Impact::Admin) {
-                Err(None)
-            } else {
-                check_admin_head(admin_token, &head).map_err(Some)
+            let request = facts.context();
+            let refused = |refusal| {
+                json!({ "respond": admin_refusal(route, refusal, &request, now_ms(now)) })
+                    .to_string()
             };
-            match checked {
-                Ok(()) => json!({ "read_limit": revocation::MAX_BODY_BYTES }),
-                Err(error) => json!({
-                    "respond": admin_refusal(route, error.as_ref(), &facts.context(), now_ms(now)),
-                }),
+            if admin_token.is_some() && self.config.has_problems(Impact::Admin) {
+                let problems: Vec<String> = self
+                    .config
+                    .problems
+                    .iter()
+                    .filter(|problem| problem.impact == Impact::Admin)
+                    .map(|problem| format!("{} {}", problem.variable, problem.problem))
+                    .collect();
+                return refused(AdminRefusal::Misconfigured(format!(
+                    "the admin routes are off until the configuration is fixed: {}",
+                    problems.join("; ")
+                )));
             }
-            .to_string()
+            match check_admin_head(admin_token, &head) {
+                Ok(()) => json!({ "read_limit": revocation::MAX_BODY_BYTES }).to_string(),
+                Err(error) => refused(AdminRefusal::Error(&error)),
+            }
         }
 
         /// A revoke or restore operation for a body that passed [`Self::admin_head`]
@@ -1055,38 +1065,74 @@ pub mod edge {
         }
     }
 
-    /// The answer to a refused admin request (`None`: the admin variables are broken) and
-    /// its `admin.denied` line.
+    /// Why an admin request was refused.
+    enum AdminRefusal<'a> {
+        /// `CLERK_ADMIN_TOKEN` is set but invalid: the message names the problems.
+        Misconfigured(String),
+        /// The request (or the route's existence) failed a check.
+        Error(&'a AdminError),
+    }
+
+    /// The answer to a refused admin request and its line, as the Worker's
+    /// (src/worker/admin.rs): none for a route that does not exist, `admin.denied` for
+    /// credentials and a broken configuration, the route's own event (`admin.revoke`,
+    /// `admin.restore`) for an unacceptable request from an admin.
     fn admin_refusal(
         route: AdminRoute,
-        error: Option<&AdminError>,
+        refusal: AdminRefusal<'_>,
         request: &RequestContext,
         now: i64,
     ) -> Value {
-        let (status, body, headers): (u16, Value, Vec<(&str, String)>) = match error {
-            Some(error) => (
-                error.status(),
-                serde_json::from_str(&error.to_json_body()).unwrap_or(Value::Null),
-                error
+        let denied = |event: &'static str, reason: &str, status: u16| {
+            let event = AuditEvent::new(Level::Warn, event)
+                .text("reason", reason)
+                .value("status", status.into())
+                .value("ok", false.into());
+            Some(line(event, request, now))
+        };
+        match refusal {
+            AdminRefusal::Misconfigured(message) => respond(
+                500,
+                &json!({ "error": "misconfigured", "message": message }),
+                &[],
+                denied("admin.denied", "misconfigured", 500),
+            ),
+            AdminRefusal::Error(error) => {
+                let audit = match error {
+                    AdminError::NotConfigured => None,
+                    AdminError::MethodNotAllowed
+                    | AdminError::MissingToken
+                    | AdminError::WrongToken => {
+                        denied("admin.denied", error.code(), error.status())
+                    }
+                    _ => denied(route.audit_event(), error.code(), error.status()),
+                };
+                let headers: Vec<(&str, String)> = error
                     .response_headers()
                     .iter()
                     .map(|(n, v)| (*n, (*v).to_owned()))
-                    .collect(),
-            ),
-            None => (
-                500,
-                json!({
-                    "error": "misconfigured",
-                    "message": "CLERK_ADMIN_TOKEN is invalid, see the config.invalid audit line",
-                }),
-                Vec::new(),
-            ),
-        };
-        let event = AuditEvent::new(Level::Warn, "admin.denied")
-            .text("action", route.audit_event().trim_start_matches("admin."))
-            .text("reason", error.map_or("misconfigured", AdminError::code))
-            .value("status", status.into());
-        respond(status, &body, &headers, Some(line(event, request, now)))
+                    .collect();
+                let body = serde_json::from_str(&error.to_json_body()).unwrap_or(Value::Null);
+                respond(error.status(), &body, &headers, audit)
+            }
+        }
+    }
+
+    /// The target as audit fields, as the Worker's: `target` (`user:<id>` / `session:<id>`)
+    /// and `user_id` or `session_id`.
+    fn with_target(event: AuditEvent, target: &revocation::Target) -> AuditEvent {
+        let event = event.text("target", &format!("{}:{}", target.kind(), target.id()));
+        match target {
+            revocation::Target::User(id) => event.text("user_id", id),
+            revocation::Target::Session(id) => event.text("session_id", id),
+        }
+    }
+
+    /// The operator's reason, cleaned and capped, or `null`.
+    fn optional_text(text: Option<&str>) -> Value {
+        text.map_or(Value::Null, |t| {
+            Value::String(crate::audit::clean_text(t, crate::audit::MAX_TEXT_CHARS))
+        })
     }
 
     enum RunPlan {
@@ -1156,39 +1202,54 @@ pub mod edge {
             let plan = match &mut self.plan {
                 Ok(plan) => plan,
                 Err(error) => {
-                    return json!({ "respond": admin_refusal(self.route, Some(error), &request, now) })
-                        .to_string()
+                    let refusal = AdminRefusal::Error(error);
+                    return json!({ "respond": admin_refusal(self.route, refusal, &request, now) })
+                        .to_string();
                 }
             };
+            // The lines of src/worker/admin.rs, field for field.
             let (status, body, event) = match plan {
                 RunPlan::Revoke(plan) => {
-                    let report = plan.report();
-                    let event = AuditEvent::new(Level::Warn, "admin.revoke")
-                        .text("target", &report.target)
-                        .text("target_type", report.target_type)
-                        .value("revoked_sessions", json!(report.revoked))
-                        .value("banned", json!(report.banned))
-                        .value("edge_deny_listed", report.edge_deny_listed.into())
-                        .value("dry_run", report.dry_run.into())
-                        .value("ok", (plan.response_status() == 200).into())
-                        .opt_text("operator_reason", plan.request().reason.as_deref());
-                    (plan.response_status(), plan.response_body(), event)
+                    let status = plan.response_status();
+                    let (request, report) = (plan.request(), plan.report());
+                    let event = with_target(
+                        AuditEvent::new(Level::Warn, "admin.revoke"),
+                        &request.target,
+                    )
+                    .value("revoked_sessions", json!(report.revoked.len()))
+                    .value("failed_sessions", json!(report.failed.len()))
+                    .value("sessions_found", json!(report.sessions_found.len()))
+                    .value("banned", json!(report.banned == Some(true)))
+                    .value("ban_requested", json!(request.ban))
+                    .value("edge_deny_listed", json!(report.edge_deny_listed))
+                    .value("clerk_reachable", json!(report.clerk_reachable))
+                    .value("dry_run", json!(request.dry_run))
+                    .value("ok", json!(status == 200))
+                    .value("status", json!(status))
+                    .value("operator_reason", optional_text(request.reason.as_deref()))
+                    .text("message", &report.message);
+                    (status, plan.response_body(), event)
                 }
                 RunPlan::Restore(plan) => {
-                    let report = plan.report();
-                    let event = AuditEvent::new(Level::Warn, "admin.restore")
-                        .text("target", &report.target)
-                        .text("target_type", report.target_type)
-                        .value("unbanned", json!(report.unbanned))
-                        .value("edge_deny_removed", report.edge_deny_removed.into())
-                        .value("dry_run", report.dry_run.into())
-                        .value("ok", (plan.response_status() == 200).into())
-                        .opt_text("operator_reason", plan.request().reason.as_deref());
-                    (plan.response_status(), plan.response_body(), event)
+                    let status = plan.response_status();
+                    let (request, report) = (plan.request(), plan.report());
+                    let event = with_target(
+                        AuditEvent::new(Level::Warn, "admin.restore"),
+                        &request.target,
+                    )
+                    .value("edge_deny_removed", json!(report.edge_deny_removed))
+                    .value("unbanned", json!(report.unbanned == Some(true)))
+                    .value("unban_requested", json!(request.unban))
+                    .value("clerk_reachable", json!(report.clerk_reachable))
+                    .value("dry_run", json!(request.dry_run))
+                    .value("ok", json!(status == 200))
+                    .value("status", json!(status))
+                    .value("operator_reason", optional_text(request.reason.as_deref()))
+                    .text("message", &report.message);
+                    (status, plan.response_body(), event)
                 }
             };
             let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-            let event = event.value("status", status.into());
             json!({ "respond": respond(status, &body, &[], Some(line(event, &request, now))) })
                 .to_string()
         }

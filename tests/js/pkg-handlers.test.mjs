@@ -234,7 +234,10 @@ test("revoke a user: deny-listed first, every active session revoked at Clerk, b
   assert.equal(entry.reason, "INC-7 stolen laptop");
   assert.equal(lines.length, 1);
   assert.equal(lines[0].event, "admin.revoke");
+  assert.equal(lines[0].target, "user:user_adm");
+  assert.equal(lines[0].user_id, "user_adm");
   assert.equal(lines[0].operator_reason, "INC-7 stolen laptop");
+  assert.equal(lines[0].revoked_sessions, 2);
   assert.equal(lines[0].banned, true);
   assert.equal(lines[0].ok, true);
   assert.ok(!JSON.stringify(lines).includes(ADMIN_TOKEN) && !JSON.stringify(lines).includes(SECRET_KEY));

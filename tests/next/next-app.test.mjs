@@ -226,7 +226,7 @@ test("admin revoke route: deny-lists the user, revokes the sessions at Clerk, th
   assert.equal(report.edge_deny_listed, true);
   assert.deepEqual(report.revoked.sort(), ["sess_next_rv_1", "sess_next_rv_2"]);
   assert.equal(clerk.state.sessions.get("sess_next_rv_1").status, "revoked");
-  const line = await app.waitForAudit((e) => e.event === "admin.revoke" && e.target === "user_next_rv");
+  const line = await app.waitForAudit((e) => e.event === "admin.revoke" && e.target === "user:user_next_rv");
   assert.equal(line.operator_reason, "INC-9");
 
   const refused = await fetch(`${app.url}/api/whoami`, { headers: bearer(token) });
