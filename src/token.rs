@@ -154,13 +154,31 @@ fn decode_base64url(part: &str) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(part.trim_end_matches('=')).ok()
 }
 
-/// JSON from a token part: `TextDecoder` replaces bad UTF-8 and drops a leading BOM, then
-/// `JSON.parse`. Any JSON value is accepted here; shapes are checked later, as Clerk does.
-fn decode_json(part: &str) -> Option<Value> {
+/// The text of a token part as `TextDecoder` gives it to `JSON.parse`: bad UTF-8 replaced,
+/// a leading BOM dropped.
+fn json_text(part: &str) -> Option<String> {
     let bytes = decode_base64url(part)?;
-    let text = String::from_utf8_lossy(&bytes);
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    serde_json::from_str(text).ok()
+    let mut text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    };
+    if text.starts_with('\u{feff}') {
+        text.drain(..'\u{feff}'.len_utf8());
+    }
+    Some(text)
+}
+
+/// JSON from a token part: `TextDecoder`, then `JSON.parse`. Any JSON value is accepted
+/// here; shapes are checked later, as Clerk does.
+fn decode_json(part: &str) -> Option<Value> {
+    serde_json::from_str(&json_text(part)?).ok()
+}
+
+/// The payload of `token` (or of its signing input) as the JSON text its claims were
+/// decoded from: what `@clerk/backend` hands to `JSON.parse`. Adapters that return the
+/// claims to JavaScript pass it on as is instead of serialising the decoded value again.
+pub fn payload_text(token: &str) -> Option<String> {
+    json_text(token.split('.').nth(1)?)
 }
 
 /// Step 1: splits and decodes a token (`token-invalid` when it is not a JWT).
@@ -588,18 +606,6 @@ pub fn complete_cached(
     rules: &ClaimRules<'_>,
     keep_after_exp_ms: i64,
 ) -> Verification {
-    complete_cached_with_payload(cache, pending, signature_valid, rules, keep_after_exp_ms).0
-}
-
-/// [`complete_cached`], also returning the payload of a validly signed token (for callers
-/// that hand the claims back, as `pkg-js` does).
-pub fn complete_cached_with_payload(
-    cache: &mut VerifiedTokenCache,
-    pending: PendingSignature,
-    signature_valid: bool,
-    rules: &ClaimRules<'_>,
-    keep_after_exp_ms: i64,
-) -> (Verification, Option<std::rc::Rc<Value>>) {
     let record = cache.generation() == pending.generation;
     if !signature_valid {
         let error = TokenError::InvalidSignature;
@@ -614,11 +620,10 @@ pub fn complete_cached_with_payload(
                 rules.now_ms,
             );
         }
-        let refused = Verification::Rejected {
+        return Verification::Rejected {
             error,
             signed: None,
         };
-        return (refused, None);
     }
     let exp_ms = pending
         .payload
@@ -632,12 +637,12 @@ pub fn complete_cached_with_payload(
         cache.insert(
             &pending.token,
             pending.settings,
-            SignatureCheck::Valid(payload.clone()),
+            SignatureCheck::Valid(payload),
             exp_ms.saturating_add(keep_after_exp_ms),
             rules.now_ms,
         );
     }
-    (outcome, Some(payload))
+    outcome
 }
 
 /// Where the key for a token comes from.

@@ -154,9 +154,9 @@ impl VerifiedTokenCache {
         for by_token in self.entries.values_mut() {
             by_token.retain(|_, e| e.keep_until_ms >= now_ms);
         }
-        let entries = &self.entries;
-        self.order
-            .retain(|(s, t)| entries.get(s).is_some_and(|m| m.contains_key(t)));
+        // A live token is shared by its map key and its `order` entry: once the map dropped
+        // it, only the `order` entry is left. No rehashing of every token (about 1 KB each).
+        self.order.retain(|(_, t)| Rc::strong_count(t) > 1);
         // Still full: drop the oldest quarter at once, so eviction cost is amortised.
         if self.order.len() >= self.capacity {
             let drop = (self.capacity / 4).max(1).min(self.order.len());
