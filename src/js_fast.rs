@@ -20,16 +20,20 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use serde_json::{json, Value};
+use serde_json::Value;
 use wasm_bindgen::prelude::wasm_bindgen;
 
 use crate::config::DEFAULT_CLOCK_SKEW_MS;
-use crate::js::{outcome_json, pem_key, signed_out, TOKENS};
+use crate::js::{pem_key, TOKENS};
 use crate::keys::{self, VerifyingKey};
-use crate::token::{self, Alg, ClaimRules, KeySource, PendingSignature, Step, TokenError};
+use crate::token::{
+    self, Alg, ClaimRules, KeySource, PendingSignature, Step, TokenError, Verification,
+};
+use crate::verified_cache::SignatureCheck;
 
 /// Most signature checks in flight at once. Beyond it the oldest is dropped; completing a
 /// dropped check answers `{"retry": true}` and the caller verifies again on the slow path.
@@ -44,6 +48,9 @@ struct Options {
     jwks: Option<Vec<Value>>,
     authorized_parties: Vec<String>,
     clock_skew_ms: i64,
+    /// The verified-token cache setting: the key material, as `verifySessionTokenJson`
+    /// writes it (`azp` and times are re-checked on every hit). `None`: no key configured.
+    settings: Option<String>,
 }
 
 impl Options {
@@ -75,22 +82,34 @@ impl Options {
             .and_then(Value::as_f64)
             .filter(|v| v.is_finite())
             .map_or(DEFAULT_CLOCK_SKEW_MS, |v| v as i64);
+        let settings = match (&jwt_key, &jwks) {
+            (Some(pem), _) => Some(format!("pem:{pem}")),
+            (None, Some(keys)) => Some(format!("jwks:{}", Value::from(keys.clone()))),
+            (None, None) => None,
+        };
         Self {
             jwt_key,
             jwks,
             authorized_parties,
             clock_skew_ms,
+            settings,
         }
     }
 
-    /// The verified-token cache setting: the key material (`azp` and times are re-checked
-    /// on every hit). `None`: no key configured.
-    fn settings(&self) -> Option<String> {
-        match (&self.jwt_key, &self.jwks) {
-            (Some(pem), _) => Some(format!("pem:{pem}")),
-            (None, Some(keys)) => Some(format!("jwks:{}", Value::from(keys.clone()))),
-            (None, None) => None,
-        }
+    /// The options of this JSON text: apps pass the same options on every call, so the last
+    /// text's parse is kept (compared by the full text, so any change is seen).
+    fn cached(options_json: &str) -> Rc<Self> {
+        LAST_OPTIONS.with(|last| {
+            let mut last = last.borrow_mut();
+            match last.as_ref() {
+                Some((text, options)) if text == options_json => options.clone(),
+                _ => {
+                    let options = Rc::new(Self::parse(options_json));
+                    *last = Some((options_json.to_owned(), options.clone()));
+                    options
+                }
+            }
+        })
     }
 
     /// The key for `token`: the PEM key, or the JWK with the token's `kid`. Errors in
@@ -109,13 +128,20 @@ impl Options {
             (None, None) => Err(TokenError::JwkFailedToResolve),
         }
     }
+
+    fn rules(&self, now_ms: f64) -> ClaimRules<'_> {
+        ClaimRules {
+            authorized_parties: &self.authorized_parties,
+            clock_skew_ms: self.clock_skew_ms,
+            now_ms: now_ms as i64,
+        }
+    }
 }
 
-/// A signature check handed to JavaScript, with the claim rules of its call.
+/// A signature check handed to JavaScript, with the options of its call.
 struct InFlight {
     pending: PendingSignature,
-    authorized_parties: Vec<String>,
-    clock_skew_ms: i64,
+    options: Rc<Options>,
 }
 
 /// The checks in flight, by id. Ids count up from 1 and are never reused (they stay exact
@@ -164,12 +190,42 @@ impl KeyIds {
 }
 
 thread_local! {
+    static LAST_OPTIONS: RefCell<Option<(String, Rc<Options>)>> = const { RefCell::new(None) };
     static IN_FLIGHT: RefCell<InFlightTable> = RefCell::new(InFlightTable::default());
     static KEY_IDS: RefCell<KeyIds> = RefCell::new(KeyIds::default());
 }
 
-fn done(result: Value) -> String {
-    json!({ "done": result }).to_string()
+// The answers are written directly rather than through `serde_json::Value`: every piece is
+// either a fixed code, base64url, or JSON text that was parsed successfully (the claims, as
+// the token carries them, which is also exactly what `@clerk/backend` returns).
+
+fn signed_out(error: TokenError) -> String {
+    format!(r#"{{"status":"signed-out","reason":"{}"}}"#, error.code())
+}
+
+/// The result for a validly signed token whose claims passed, with its payload as the
+/// token carries it.
+fn signed_in(token: &str) -> String {
+    match token::payload_text(token) {
+        Some(claims) => format!(r#"{{"status":"signed-in","claims":{claims}}}"#),
+        // Not reachable (the claims were decoded from this text); fail closed all the same.
+        None => signed_out(TokenError::Invalid),
+    }
+}
+
+fn done(result: &str) -> String {
+    format!(r#"{{"done":{result}}}"#)
+}
+
+/// The result for a token the cache has already checked.
+fn cached_result(token: &str, hit: &SignatureCheck, rules: &ClaimRules<'_>) -> String {
+    match hit {
+        SignatureCheck::Valid(payload) => match token::check_claims(payload, rules) {
+            Ok(()) => signed_in(token),
+            Err(error) => signed_out(error),
+        },
+        SignatureCheck::Refused(error) => signed_out(*error),
+    }
 }
 
 /// First half of `verifySessionToken` on the WebCrypto path: `options_json` and `now_ms` as
@@ -177,59 +233,54 @@ fn done(result: Value) -> String {
 /// (see the module documentation) to finish with [`verify_complete_json`].
 #[wasm_bindgen(js_name = verifyBeginJson)]
 pub fn verify_begin_json(token: &str, options_json: &str, now_ms: f64) -> String {
-    let options = Options::parse(options_json);
-    let Some(settings) = options.settings() else {
-        return done(signed_out(TokenError::JwkFailedToResolve));
+    let options = Options::cached(options_json);
+    let Some(settings) = options.settings.as_deref() else {
+        return done(&signed_out(TokenError::JwkFailedToResolve));
     };
-    let rules = ClaimRules {
-        authorized_parties: &options.authorized_parties,
-        clock_skew_ms: options.clock_skew_ms,
-        now_ms: now_ms as i64,
-    };
+    let rules = options.rules(now_ms);
     let step = TOKENS.with(|cache| {
         let mut cache = cache.borrow_mut();
-        let settings = cache.settings_id(&settings);
-        // A hit needs no key: look it up before resolving one.
-        if let Some(hit) = cache.get(token, settings, rules.now_ms) {
-            return Err(outcome_json(token::cached_outcome(&hit.clone(), &rules)));
+        let settings = cache.settings_id(settings);
+        if options.jwt_key.is_none() {
+            // A JWKS key is found by the token's `kid`, which takes decoding it; a hit needs
+            // no key, so look it up first. (A PEM key is at hand: begin_cached looks it up.)
+            if let Some(hit) = cache.get(token, settings, rules.now_ms) {
+                return Err(cached_result(token, hit, &rules));
+            }
         }
         let key = options.resolve_key(token).map_err(signed_out)?;
         match token::begin_cached(&mut cache, settings, token, KeySource::Pem(&key), &rules) {
-            Step::Done(verification) => Err(outcome_json((verification, None))),
+            Step::Done(Verification::Verified(_)) => Err(signed_in(token)),
+            Step::Done(Verification::Rejected { error, .. }) => Err(signed_out(error)),
+            Step::Done(Verification::NoToken) => Err(signed_out(TokenError::Invalid)),
             Step::NeedSignature(pending) => Ok(pending),
         }
     });
     let pending = match step {
         Ok(pending) => pending,
-        Err(result) => return done(result),
+        Err(result) => return done(&result),
     };
     let Some((n, e)) = pending.key().components() else {
         // Not reachable (begin_cached checked the key), but never a wrong answer: Rust decides.
         let valid = pending.verify_in_rust();
-        return done(complete(pending, valid, &rules));
+        return done(&complete(pending, valid, &rules));
     };
     let alg = pending.alg();
     let key_id = KEY_IDS.with(|ids| ids.borrow_mut().id(alg, &n, &e));
-    let check = json!({
-        "alg": alg.name(),
-        "keyId": format!("k{key_id}"),
-        "n": URL_SAFE_NO_PAD.encode(&n),
-        "e": URL_SAFE_NO_PAD.encode(&e),
-        "data": pending.signing_input(),
-        "sig": URL_SAFE_NO_PAD.encode(pending.signature()),
-    });
+    let data = Value::from(pending.signing_input()).to_string();
+    let sig = URL_SAFE_NO_PAD.encode(pending.signature());
     let id = IN_FLIGHT.with(|table| {
         table.borrow_mut().insert(InFlight {
             pending,
-            authorized_parties: options.authorized_parties,
-            clock_skew_ms: options.clock_skew_ms,
+            options: options.clone(),
         })
     });
-    let mut check = check;
-    if let Value::Object(fields) = &mut check {
-        fields.insert("pending".to_owned(), Value::from(id));
-    }
-    check.to_string()
+    format!(
+        r#"{{"pending":{id},"alg":"{alg}","keyId":"k{key_id}","n":"{n}","e":"{e}","data":{data},"sig":"{sig}"}}"#,
+        alg = alg.name(),
+        n = URL_SAFE_NO_PAD.encode(&n),
+        e = URL_SAFE_NO_PAD.encode(&e),
+    )
 }
 
 /// Second half: `valid` is what `crypto.subtle.verify` answered for check `id`, or
@@ -243,27 +294,28 @@ pub fn verify_complete_json(id: f64, valid: Option<bool>, now_ms: f64) -> String
     } else {
         None
     };
-    let Some(check) = check else {
-        return json!({ "retry": true }).to_string();
+    let Some(InFlight { pending, options }) = check else {
+        return r#"{"retry":true}"#.to_owned();
     };
-    let valid = valid.unwrap_or_else(|| check.pending.verify_in_rust());
-    let rules = ClaimRules {
-        authorized_parties: &check.authorized_parties,
-        clock_skew_ms: check.clock_skew_ms,
-        now_ms: now_ms as i64,
-    };
-    complete(check.pending, valid, &rules).to_string()
+    let valid = valid.unwrap_or_else(|| pending.verify_in_rust());
+    complete(pending, valid, &options.rules(now_ms))
 }
 
 /// Records a signature check in the shared cache and checks the claims.
-fn complete(pending: PendingSignature, valid: bool, rules: &ClaimRules<'_>) -> Value {
-    TOKENS.with(|cache| {
-        outcome_json(token::complete_cached_with_payload(
+fn complete(pending: PendingSignature, valid: bool, rules: &ClaimRules<'_>) -> String {
+    let signing_input = pending.signing_input().to_owned();
+    let verification = TOKENS.with(|cache| {
+        token::complete_cached(
             &mut cache.borrow_mut(),
             pending,
             valid,
             rules,
             rules.clock_skew_ms,
-        ))
-    })
+        )
+    });
+    match verification {
+        Verification::Verified(_) => signed_in(&signing_input),
+        Verification::Rejected { error, .. } => signed_out(error),
+        Verification::NoToken => signed_out(TokenError::Invalid),
+    }
 }

@@ -51,7 +51,7 @@ async function clerkOutcome(token, options) {
   try {
     // The package's verifyToken returns the payload and throws a TokenVerificationError.
     const payload = await verifyToken(token, options);
-    return { status: "signed-in", sub: payload.sub };
+    return { status: "signed-in", claims: payload };
   } catch (e) {
     return { status: "signed-out", reason: e?.reason ?? `throw:${e?.name}` };
   } finally {
@@ -76,8 +76,8 @@ async function ourOutcome(token, options) {
     } else {
       pending = verifySessionToken(token, { ...options, now: NOW_MS });
     }
-    const r = await pending;
-    return r.status === "signed-in" ? { status: r.status, sub: r.claims.sub } : r;
+    // The whole result: the claims of a signed-in token must be Clerk's payload, field by field.
+    return await pending;
   } finally {
     inOurCall = false;
   }
