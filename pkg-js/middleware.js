@@ -18,6 +18,7 @@ import {
   audit,
   DENY_CACHE_TTL_MS,
 } from "./guard.js";
+import { verifyRsaCheck } from "./webcrypto.js";
 
 const IDENTITY_PREFIX = "x-clerk-";
 
@@ -95,15 +96,22 @@ async function protect(state, req, facts, store, fetchOption, denyTtl, now) {
   const { guard } = state;
   // A refresh already under way: wait for it rather than fail for lack of keys.
   if (state.jwksInFlight) await state.jwksInFlight;
-  let answer = JSON.parse(guard.identity(facts, now));
-  if (answer.fetch) {
-    state.jwksInFlight = refreshJwks(guard, answer.fetch, facts, fetchOption ?? globalThis.fetch);
-    try {
-      await state.jwksInFlight;
-    } finally {
-      state.jwksInFlight = null;
+  // At most a JWKS fetch and a WebCrypto signature check, then the wasm decides alone.
+  let answer;
+  for (let round = 0; ; round++) {
+    answer = JSON.parse(guard.identity(facts, now, round < 2));
+    if (answer.fetch) {
+      state.jwksInFlight = refreshJwks(guard, answer.fetch, facts, fetchOption ?? globalThis.fetch);
+      try {
+        await state.jwksInFlight;
+      } finally {
+        state.jwksInFlight = null;
+      }
+    } else if (answer.check) {
+      guard.completeCheck(answer.check.pending, await verifyRsaCheck(answer.check), now);
+    } else {
+      break;
     }
-    answer = JSON.parse(guard.identity(facts, now));
   }
   let hit = "";
   if (answer.identity) {

@@ -184,8 +184,13 @@ pub mod edge {
     //! Nothing returned here holds a token, a cookie or a secret, except the headers of a
     //! Backend API call (`Authorization: Bearer <CLERK_SECRET_KEY>`), which go to `fetch` only.
 
+    use std::collections::VecDeque;
+
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
     use serde::Deserialize;
     use serde_json::{json, Map, Value};
+    use sha2::{Digest, Sha256};
     use wasm_bindgen::prelude::wasm_bindgen;
 
     use crate::audit::{AuditEvent, Level, RequestContext};
@@ -203,8 +208,8 @@ pub mod edge {
     };
     use crate::rfc3339::format_millis;
     use crate::token::{
-        decode, find_session_token, verify_cached, ClaimRules, CookieContext, KeySource,
-        TokenError, Verification,
+        begin_cached, complete_cached, decode, find_session_token, verify_cached, ClaimRules,
+        CookieContext, KeySource, PendingSignature, Step, TokenError, Verification,
     };
     use crate::verified_cache::VerifiedTokenCache;
     use crate::webhook::{
@@ -337,6 +342,69 @@ pub mod edge {
     enum Prepared {
         Ready(Verification),
         FetchJwks(Value),
+        /// A signature check for WebCrypto (see [`PendingChecks::insert`]).
+        CheckSignature(Value),
+    }
+
+    /// Most signature checks in flight at once; beyond it the oldest is dropped (its request
+    /// then verifies in Rust).
+    const MAX_PENDING_CHECKS: usize = 256;
+
+    /// Signature checks handed to WebCrypto and not yet answered.
+    #[derive(Default)]
+    struct PendingChecks {
+        next_id: u64,
+        /// Oldest first.
+        entries: VecDeque<(u64, PendingSignature)>,
+    }
+
+    impl PendingChecks {
+        /// Keeps `pending` (whose key has the components `n`, `e`) and describes the check for
+        /// `crypto.subtle.verify` in the shape of src/js_fast.rs's (`pending`, `alg`, `keyId`,
+        /// `n`, `e`, `data`, `sig`), so that pkg-js/webcrypto.js serves both. `keyId` names the
+        /// key for the `CryptoKey` cache: a digest of the algorithm and the key's components.
+        fn insert(&mut self, pending: PendingSignature, (n, e): (Vec<u8>, Vec<u8>)) -> Value {
+            let alg = pending.alg().name();
+            let digest = Sha256::new()
+                .chain_update(alg)
+                .chain_update([0])
+                .chain_update(&n)
+                .chain_update([0])
+                .chain_update(&e)
+                .finalize();
+            let key_id: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+            self.next_id = self.next_id.saturating_add(1);
+            let check = json!({
+                "pending": self.next_id,
+                "alg": alg,
+                "keyId": format!("g{key_id}"),
+                "n": URL_SAFE_NO_PAD.encode(&n),
+                "e": URL_SAFE_NO_PAD.encode(&e),
+                "data": pending.signing_input(),
+                "sig": URL_SAFE_NO_PAD.encode(pending.signature()),
+            });
+            if self.entries.len() >= MAX_PENDING_CHECKS {
+                self.entries.pop_front();
+            }
+            self.entries.push_back((self.next_id, pending));
+            check
+        }
+
+        fn take(&mut self, id: f64) -> Option<PendingSignature> {
+            let index = self.entries.iter().position(|(key, _)| *key as f64 == id)?;
+            self.entries.remove(index).map(|(_, pending)| pending)
+        }
+    }
+
+    /// How long after `exp` a valid token still matters: the clock skew, plus the grace
+    /// window when a grace bypass is configured.
+    fn keep_after_exp_ms(config: &Config) -> i64 {
+        let grace_ms = if config.bypass.mode == BypassMode::Grace {
+            i64::try_from(config.bypass.grace_seconds.saturating_mul(1000)).unwrap_or(i64::MAX)
+        } else {
+            0
+        };
+        config.clock_skew_ms.saturating_add(grace_ms)
     }
 
     /// One configuration and its caches: what a Worker isolate keeps (src/worker/isolate.rs),
@@ -348,6 +416,7 @@ pub mod edge {
         /// Why the last JWKS refresh failed, for requests while no key is available.
         jwks_error: Option<TokenError>,
         tokens: VerifiedTokenCache,
+        pending: PendingChecks,
     }
 
     #[wasm_bindgen]
@@ -364,6 +433,7 @@ pub mod edge {
                 jwks: JwksCache::new(),
                 jwks_error: None,
                 tokens: VerifiedTokenCache::default(),
+                pending: PendingChecks::default(),
             }
         }
 
@@ -441,15 +511,19 @@ pub mod edge {
             respond(200, &body, &[], None).to_string()
         }
 
-        /// Verifies the request's token as far as the caches allow. Answers
-        /// `{"fetch": {url, headers, timeout_ms}}` when the JWKS must be fetched first (feed
-        /// the answer to [`Self::record_jwks`], then ask again), else
-        /// `{"identity": null | {"user_id", "session_id"}}`: whose deny-list entries to check.
-        /// A signature is checked once: [`Self::decide`] finds the result in the cache.
-        pub fn identity(&mut self, facts_json: &str, now: f64) -> String {
+        /// Verifies the request's token as far as the caches allow. With `allow_async`,
+        /// answers `{"fetch": {url, headers, timeout_ms}}` when the JWKS must be fetched first
+        /// (feed the answer to [`Self::record_jwks`], then ask again) and `{"check": {...}}`
+        /// when a signature must be checked (run `crypto.subtle.verify`, feed the answer to
+        /// [`Self::complete_check`], then ask again); without, it does neither (the RSA runs
+        /// in Rust). Finally `{"identity": null | {"user_id", "session_id"}}`: whose deny-list
+        /// entries to check. A signature is checked once: [`Self::decide`] finds the result
+        /// in the cache.
+        pub fn identity(&mut self, facts_json: &str, now: f64, allow_async: bool) -> String {
             let facts = Facts::parse(facts_json);
-            match self.prepare(&facts, now_ms(now), true) {
+            match self.prepare(&facts, now_ms(now), allow_async) {
                 Prepared::FetchJwks(plan) => json!({ "fetch": plan }),
+                Prepared::CheckSignature(check) => json!({ "check": check }),
                 Prepared::Ready(verification) => json!({
                     "identity": verification.identity().map(|c| json!({
                         "user_id": c.user_id,
@@ -458,6 +532,25 @@ pub mod edge {
                 }),
             }
             .to_string()
+        }
+
+        /// Records the answer of a signature check planned by [`Self::identity`]: `valid` is
+        /// what `crypto.subtle.verify` said, or `undefined` when WebCrypto failed (the
+        /// pure-Rust RSA then decides). An unknown id (dropped from a full table) is ignored:
+        /// the next [`Self::identity`] plans the check again.
+        #[wasm_bindgen(js_name = completeCheck)]
+        pub fn complete_check(&mut self, id: f64, valid: Option<bool>, now: f64) {
+            let Some(pending) = self.pending.take(id) else {
+                return;
+            };
+            let valid = valid.unwrap_or_else(|| pending.verify_in_rust());
+            let rules = ClaimRules {
+                authorized_parties: &self.config.authorized_parties,
+                clock_skew_ms: self.config.clock_skew_ms,
+                now_ms: now_ms(now),
+            };
+            let keep = keep_after_exp_ms(&self.config);
+            complete_cached(&mut self.tokens, pending, valid, &rules, keep);
         }
 
         /// Records the answer of a JWKS fetch planned by [`Self::identity`]; `outcome_json` is
@@ -511,7 +604,8 @@ pub mod edge {
             let now = now_ms(now);
             let verification = match self.prepare(&facts, now, false) {
                 Prepared::Ready(verification) => verification,
-                Prepared::FetchJwks(_) => Verification::Rejected {
+                // Not planned without `allow_async`; never a pass if it were.
+                Prepared::FetchJwks(_) | Prepared::CheckSignature(_) => Verification::Rejected {
                     error: TokenError::JwkRemoteFailedToLoad,
                     signed: None,
                 },
@@ -915,10 +1009,16 @@ pub mod edge {
             }
         }
 
-        /// The verification of src/worker/protect.rs, stopping where the JWKS must be fetched
-        /// (only when `may_fetch`).
-        fn prepare(&mut self, facts: &Facts, now: i64, may_fetch: bool) -> Prepared {
-            let config = &self.config;
+        /// The verification of src/worker/protect.rs. With `allow_async` it stops where the
+        /// JWKS must be fetched or a signature checked on WebCrypto; without, it decides.
+        fn prepare(&mut self, facts: &Facts, now: i64, allow_async: bool) -> Prepared {
+            let Guard {
+                config,
+                jwks,
+                jwks_error,
+                tokens,
+                pending,
+            } = self;
             if !needs_verification(config) {
                 return Prepared::Ready(Verification::NoToken);
             }
@@ -941,38 +1041,24 @@ pub mod edge {
                 clock_skew_ms: config.clock_skew_ms,
                 now_ms: now,
             };
-            // A valid token stays useful past `exp` by the clock skew, and by the grace
-            // window when a grace bypass is configured.
-            let grace_ms = if config.bypass.mode == BypassMode::Grace {
-                i64::try_from(config.bypass.grace_seconds.saturating_mul(1000)).unwrap_or(i64::MAX)
-            } else {
-                0
-            };
-            let keep_after_exp = config.clock_skew_ms.saturating_add(grace_ms);
+            let keep_after_exp = keep_after_exp_ms(config);
             let rejected = |error| {
                 Prepared::Ready(Verification::Rejected {
                     error,
                     signed: None,
                 })
             };
-            match &config.keys {
+            let step = match &config.keys {
                 KeyConfig::Pem(key) => {
-                    let settings = self.tokens.settings_id("pem");
-                    Prepared::Ready(verify_cached(
-                        &mut self.tokens,
-                        settings,
-                        &token,
-                        KeySource::Pem(key),
-                        &rules,
-                        keep_after_exp,
-                    ))
+                    let settings = tokens.settings_id("pem");
+                    begin_cached(tokens, settings, &token, KeySource::Pem(key), &rules)
                 }
                 KeyConfig::Jwks => {
-                    let settings = self.tokens.settings_id("jwks");
-                    if self.tokens.get(&token, settings, now).is_some() {
+                    let settings = tokens.settings_id("jwks");
+                    if tokens.get(&token, settings, now).is_some() {
                         // A hit needs no key: skip the JWKS refresh check too.
                         return Prepared::Ready(verify_cached(
-                            &mut self.tokens,
+                            tokens,
                             settings,
                             &token,
                             KeySource::Jwks(None),
@@ -984,11 +1070,10 @@ pub mod edge {
                         Ok(decoded) => decoded.kid().map(str::to_owned),
                         Err(error) => return rejected(error),
                     };
-                    if may_fetch
-                        && self.jwks.needs_fetch(kid.as_deref(), now) == FetchDecision::Fetch
+                    if allow_async && jwks.needs_fetch(kid.as_deref(), now) == FetchDecision::Fetch
                     {
                         if let Some(secret) = &config.secret_key {
-                            self.jwks.record_attempt(now);
+                            jwks.record_attempt(now);
                             let mut plan =
                                 call_json(&config.api_url, secret.expose(), &ApiRequest::jwks(), 0);
                             if let Value::Object(map) = &mut plan {
@@ -997,22 +1082,31 @@ pub mod edge {
                             return Prepared::FetchJwks(plan);
                         }
                     }
-                    if !self.jwks.has_keys() {
-                        return rejected(
-                            self.jwks_error.unwrap_or(TokenError::JwkRemoteFailedToLoad),
-                        );
+                    if !jwks.has_keys() {
+                        return rejected(jwks_error.unwrap_or(TokenError::JwkRemoteFailedToLoad));
                     }
-                    Prepared::Ready(verify_cached(
-                        &mut self.tokens,
-                        settings,
-                        &token,
-                        KeySource::Jwks(self.jwks.find(kid.as_deref())),
-                        &rules,
-                        keep_after_exp,
-                    ))
+                    let keys = KeySource::Jwks(jwks.find(kid.as_deref()));
+                    begin_cached(tokens, settings, &token, keys, &rules)
                 }
-                KeyConfig::None => rejected(TokenError::JwkFailedToResolve),
+                KeyConfig::None => return rejected(TokenError::JwkFailedToResolve),
+            };
+            let pending_signature = match step {
+                Step::Done(verification) => return Prepared::Ready(verification),
+                Step::NeedSignature(pending_signature) => pending_signature,
+            };
+            if allow_async {
+                if let Some(components) = pending_signature.key().components() {
+                    return Prepared::CheckSignature(pending.insert(pending_signature, components));
+                }
             }
+            let valid = pending_signature.verify_in_rust();
+            Prepared::Ready(complete_cached(
+                tokens,
+                pending_signature,
+                valid,
+                &rules,
+                keep_after_exp,
+            ))
         }
     }
 

@@ -306,3 +306,30 @@ test("env defaults to process.env, read at the first request", async () => {
     else process.env.CLERK_JWT_KEY = previous;
   }
 });
+
+test("signatures are checked on WebCrypto once per token; without it the wasm's RSA decides alike", async (t) => {
+  const subtle = globalThis.crypto.subtle;
+  const original = subtle.verify.bind(subtle);
+  let calls = 0;
+  const verify = t.mock.method(subtle, "verify", (...args) => {
+    calls += 1;
+    return original(...args);
+  });
+  const middleware = clerkEdgeMiddleware({ env: { CLERK_JWT_KEY: key.pem } });
+  const token = await mint(key, { sub: "user_webcrypto" });
+  for (let i = 0; i < 3; i++) {
+    const [response] = await capture(() => middleware(request("/x", { authorization: `Bearer ${token}` })));
+    assert.equal(forwardedHeaders(response)["x-clerk-user-id"], "user_webcrypto");
+  }
+  assert.equal(calls, 1, "one RSA check, then the verified-token cache");
+
+  verify.mock.mockImplementation(async () => {
+    throw new Error("WebCrypto unavailable");
+  });
+  const fresh = await mint(key, { sub: "user_rust_rsa" });
+  const [ok] = await capture(() => middleware(request("/x", { authorization: `Bearer ${fresh}` })));
+  assert.equal(forwardedHeaders(ok)["x-clerk-user-id"], "user_rust_rsa");
+  const forged = await mint(otherKey);
+  const [refused] = await capture(() => middleware(request("/x", { authorization: `Bearer ${forged}` })));
+  assert.equal(refused.headers.get("x-clerk-auth-reason"), "token-invalid-signature");
+});
