@@ -213,6 +213,19 @@ fn signed_in(token: &str) -> String {
     }
 }
 
+/// A JSON string literal. The signing input is base64url and dots (decoding checked it), so
+/// it needs no escaping; anything else goes through serde_json.
+fn json_string(text: &str) -> String {
+    if text
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'='))
+    {
+        format!("\"{text}\"")
+    } else {
+        Value::from(text).to_string()
+    }
+}
+
 fn done(result: &str) -> String {
     format!(r#"{{"done":{result}}}"#)
 }
@@ -267,7 +280,7 @@ pub fn verify_begin_json(token: &str, options_json: &str, now_ms: f64) -> String
     };
     let alg = pending.alg();
     let key_id = KEY_IDS.with(|ids| ids.borrow_mut().id(alg, &n, &e));
-    let data = Value::from(pending.signing_input()).to_string();
+    let data = json_string(pending.signing_input());
     let sig = URL_SAFE_NO_PAD.encode(pending.signature());
     let id = IN_FLIGHT.with(|table| {
         table.borrow_mut().insert(InFlight {
