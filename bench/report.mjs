@@ -1,0 +1,90 @@
+#!/usr/bin/env node
+// The README's Performance table from the latest results (bench/results/*.json, written by
+// scripts/bench.sh): the figures, then each target as met or missed.
+//
+//   node bench/report.mjs [RESULTS_DIR]     (default bench/results)
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
+const dir = process.argv[2] ?? join(root, "bench", "results");
+const read = (part) => {
+  const path = join(dir, `${part}.json`);
+  return existsSync(path) ? JSON.parse(readFileSync(path, "utf8")) : undefined;
+};
+const v8 = read("v8");
+const native = read("native");
+const runtime = read("runtime");
+const size = read("size");
+
+const mixes = [
+  ["repeated", "one token repeated"],
+  ["fresh", "distinct fresh tokens"],
+  ["junk", "junk tokens"],
+];
+const us = (x) => (x < 10 ? x.toFixed(2) : x.toFixed(1));
+const kb = (n) => (n / 1024).toFixed(1);
+const lines = [];
+
+if (v8) {
+  lines.push(`**V8** (Node ${v8.node}, pkg-js \`verifySessionToken\` vs \`@clerk/backend\` ${v8.clerk_backend} \`verifyToken\` with \`jwtKey\`, alternating batches in one process)`);
+  lines.push("");
+  lines.push("| mix | ours µs/verification | @clerk/backend µs | ours/theirs |");
+  lines.push("| --- | ---: | ---: | ---: |");
+  for (const [key, name] of mixes) {
+    const m = v8.mixes[key];
+    lines.push(`| ${name} | ${us(m.ours_us)} | ${us(m.theirs_us)} | ${m.ratio.toFixed(2)} |`);
+  }
+  lines.push("");
+}
+if (runtime) {
+  lines.push(`**workerd** (\`wrangler dev --local\`, loopback, autocannon ${runtime.connections} connections; the Worker vs a JS Worker with \`@clerk/backend\`, same origin)`);
+  lines.push("");
+  lines.push("| mix | ours req/s | ours p50 / p99 ms | @clerk/backend req/s | @clerk/backend p50 / p99 ms | req/s ours/theirs |");
+  lines.push("| --- | ---: | ---: | ---: | ---: | ---: |");
+  for (const [key, name] of mixes) {
+    const m = runtime.mixes[key];
+    const lat = (w) => `${w.p50_ms.toFixed(1)} / ${w.p99_ms.toFixed(1)}`;
+    lines.push(`| ${name} | ${m.guard.rps.toFixed(0)} | ${lat(m.guard)} | ${m.clerk.rps.toFixed(0)} | ${lat(m.clerk)} | ${m.rps_ratio.toFixed(2)} |`);
+  }
+  lines.push("");
+}
+if (native) {
+  lines.push("**Native** (criterion, `cargo bench --bench core`)");
+  lines.push("");
+  lines.push("| benchmark | median µs |");
+  lines.push("| --- | ---: |");
+  for (const [id, b] of Object.entries(native.benches).sort()) lines.push(`| ${id} | ${us(b.median_ns / 1000)} |`);
+  lines.push("");
+}
+if (size) {
+  lines.push("**Size**");
+  lines.push("");
+  lines.push("| artifact | raw KB | gzip KB |");
+  lines.push("| --- | ---: | ---: |");
+  for (const f of Object.values(size.files)) lines.push(`| \`${f.path}\` | ${kb(f.bytes)} | ${kb(f.gzip_bytes)} |`);
+  lines.push("");
+}
+
+const targets = [];
+const target = (name, value, limit, unit, met) => targets.push(`| ${name} | ${value} ${unit} | ${limit} ${unit} | ${met ? "met" : "missed"} |`);
+if (v8) {
+  target("V8 ratio, one token repeated", v8.mixes.repeated.ratio.toFixed(2), "<= 0.5", "", v8.mixes.repeated.ratio <= 0.5);
+  target("V8 ratio, fresh tokens", v8.mixes.fresh.ratio.toFixed(2), "<= 1.0", "", v8.mixes.fresh.ratio <= 1.0);
+  target("V8 ratio, junk tokens", v8.mixes.junk.ratio.toFixed(2), "<= 1.0", "", v8.mixes.junk.ratio <= 1.0);
+}
+if (native) {
+  const worst = native.junk_worst_median_ns / 1000;
+  target("junk-token decision, native (worst kind)", us(worst), "< 20", "µs", worst < 20);
+}
+if (size) {
+  const gz = size.files.worker_wasm.gzip_bytes;
+  target("Worker wasm, gzip", kb(gz), "<= 200", "KB", gz <= 200 * 1024);
+}
+if (targets.length) {
+  lines.push("| target | measured | goal | |");
+  lines.push("| --- | ---: | ---: | --- |");
+  lines.push(...targets);
+}
+console.log(lines.join("\n"));
