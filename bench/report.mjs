@@ -68,7 +68,10 @@ if (size) {
 }
 
 const targets = [];
-const target = (name, value, limit, unit, met) => targets.push(`| ${name} | ${value} ${unit} | ${limit} ${unit} | ${met ? "met" : "missed"} |`);
+const target = (name, value, limit, unit, met) => {
+  const withUnit = (x) => (unit ? `${x} ${unit}` : `${x}`);
+  targets.push(`| ${name} | ${withUnit(value)} | ${withUnit(limit)} | ${met ? "met" : "missed"} |`);
+};
 if (v8) {
   target("V8 ratio, one token repeated", v8.mixes.repeated.ratio.toFixed(2), "<= 0.5", "", v8.mixes.repeated.ratio <= 0.5);
   target("V8 ratio, fresh tokens", v8.mixes.fresh.ratio.toFixed(2), "<= 1.0", "", v8.mixes.fresh.ratio <= 1.0);
@@ -86,5 +89,12 @@ if (targets.length) {
   lines.push("| target | measured | goal | |");
   lines.push("| --- | ---: | ---: | --- |");
   lines.push(...targets);
+}
+const machine = v8?.machine ?? runtime?.machine;
+if (machine) {
+  lines.push("");
+  lines.push(
+    `Measured on ${machine.cpus} × ${machine.cpu_model}, load average ${machine.loadavg.map((l) => l.toFixed(1)).join(" / ")} at the start of the V8 part; ratios come from alternating batches and are steadier than absolute figures. Runtime figures include \`wrangler dev\`'s own overhead.`,
+  );
 }
 console.log(lines.join("\n"));

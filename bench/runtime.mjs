@@ -11,6 +11,7 @@
 //   node bench/runtime.mjs [--smoke] [--out FILE]     (scripts/bench.sh runs it)
 import { createSign, generateKeyPairSync } from "node:crypto";
 import { writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -118,6 +119,7 @@ const junk = [
 /** One bounded autocannon run; `nextToken()` gives each request's bearer token. */
 function load(url, { nextToken, seconds, amount }) {
   const started = performance.now();
+const loadAtStart = loadavg();
   return new Promise((resolve, reject) => {
     const options = {
       url: `${url}/bench/resource`,
@@ -240,6 +242,7 @@ try {
   report = {
     part: "runtime",
     smoke: args.smoke,
+  machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model ?? "unknown", loadavg: loadAtStart },
     connections: CONNECTIONS,
     plan: PLAN,
     seconds: (performance.now() - started) / 1000,

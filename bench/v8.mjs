@@ -11,6 +11,7 @@
 //   BENCH_PKG_JS=/abs/path/to/other/pkg-js/index.js node bench/v8.mjs   (compare a build)
 import { createSign, generateKeyPairSync } from "node:crypto";
 import { writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { verifyToken } from "@clerk/backend";
 
@@ -123,6 +124,7 @@ async function sideBySide(name, batchTokens, rounds) {
 }
 
 const started = performance.now();
+const loadAtStart = loadavg();
 const mixes = {};
 
 {
@@ -149,6 +151,7 @@ const mixes = {};
 const report = {
   part: "v8",
   smoke: args.smoke,
+  machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model ?? "unknown", loadavg: loadAtStart },
   node: process.version,
   clerk_backend: (await import("@clerk/backend/package.json", { with: { type: "json" } })).default.version,
   seconds: (performance.now() - started) / 1000,

@@ -69,33 +69,27 @@ fn rules() -> ClaimRules<'static> {
     }
 }
 
-fn verify(cache: &mut VerifiedTokenCache, key: &VerifyingKey, token: &str) -> bool {
+fn verify(cache: &mut VerifiedTokenCache, keys: KeySource<'_>, token: &str) -> bool {
     let settings = cache.settings_id("pem");
-    let outcome = verify_cached(
-        cache,
-        settings,
-        token,
-        KeySource::Pem(key),
-        &rules(),
-        SKEW_MS,
-    );
+    let outcome = verify_cached(cache, settings, token, keys, &rules(), SKEW_MS);
     outcome.identity().is_some()
 }
 
 fn tokens(c: &mut Criterion) {
     let (key, token) = demo_token();
+    let pem = KeySource::Pem(&key);
     let mut group = c.benchmark_group("token");
     group.bench_function("fresh", |b| {
         b.iter_batched_ref(
             VerifiedTokenCache::default,
-            |cache| assert!(verify(cache, &key, black_box(&token))),
+            |cache| assert!(verify(cache, pem, black_box(&token))),
             BatchSize::SmallInput,
         )
     });
     let mut warm = VerifiedTokenCache::default();
-    assert!(verify(&mut warm, &key, &token));
+    assert!(verify(&mut warm, pem, &token));
     group.bench_function("cached", |b| {
-        b.iter(|| assert!(verify(&mut warm, &key, black_box(&token))))
+        b.iter(|| assert!(verify(&mut warm, pem, black_box(&token))))
     });
 
     let (header, payload) = token.split_once('.').unwrap_or_default();
@@ -104,22 +98,36 @@ fn tokens(c: &mut Criterion) {
         "{}.{payload}.",
         b64(json!({"alg": "none", "typ": "JWT"}).to_string().as_bytes())
     );
+    let rs384 = format!(
+        "{}.{payload}.c2ln",
+        b64(json!({"alg": "RS384", "typ": "JWT"}).to_string().as_bytes())
+    );
+    // Every kind is refused before any RSA (tests/verify_split.rs proves it).
     let junk = [
         ("garbage", "not-a-token".to_owned()),
         ("two_segments", format!("{header}.{payload}")),
         ("not_json", format!("{}.{payload}.c2ln", b64(b"{\"alg\":"))),
         ("alg_none", alg_none),
         ("oversized", "A".repeat(MAX_TOKEN_BYTES + 1)),
+        ("alg_key_mismatch", rs384),
     ];
     for (name, junk) in &junk {
         group.bench_function(format!("junk/{name}"), |b| {
             b.iter_batched_ref(
                 VerifiedTokenCache::default,
-                |cache| assert!(!verify(cache, &key, black_box(junk))),
+                |cache| assert!(!verify(cache, pem, black_box(junk))),
                 BatchSize::SmallInput,
             )
         });
     }
+    // A JWKS without the token's `kid`: refused once decoded.
+    group.bench_function("junk/kid_unknown", |b| {
+        b.iter_batched_ref(
+            VerifiedTokenCache::default,
+            |cache| assert!(!verify(cache, KeySource::Jwks(None), black_box(&token))),
+            BatchSize::SmallInput,
+        )
+    });
     group.finish();
 }
 
