@@ -119,7 +119,6 @@ const junk = [
 /** One bounded autocannon run; `nextToken()` gives each request's bearer token. */
 function load(url, { nextToken, seconds, amount }) {
   const started = performance.now();
-const loadAtStart = loadavg();
   return new Promise((resolve, reject) => {
     const options = {
       url: `${url}/bench/resource`,
@@ -177,6 +176,7 @@ function merge(runs) {
 }
 
 const started = performance.now();
+const loadAtStart = loadavg();
 const stops = [];
 let report;
 try {
