@@ -9,9 +9,13 @@
 //!    hit, or a token refused before RSA), otherwise `{"pending": id, "alg", "keyId", "n",
 //!    "e", "data", "sig"}`: the key's components and a stable id to cache its `CryptoKey`
 //!    under, the signed bytes and the signature.
-//! 2. JavaScript runs `crypto.subtle.verify("RSASSA-PKCS1-v1_5", key, sig, data)`.
+//! 2. JavaScript runs `crypto.subtle.verify("RSASSA-PKCS1-v1_5", key, sig, data)`
+//!    (`pkg-js/webcrypto.js`).
 //! 3. [`verify_complete_json`] (`verifyCompleteJson`): records the check in the
 //!    verified-token cache and checks the claims against the clock.
+//!
+//! A signed-in result carries the claims as the token's own payload text, i.e. exactly the
+//! object `@clerk/backend` returns, and costs no JSON serialisation on a cache hit.
 //!
 //! Both paths share the verified-token cache and the PEM key cache of `src/js.rs`, so a
 //! token is verified once whichever path saw it first, and only the RSA operation differs:
