@@ -268,3 +268,20 @@ test("cache hits give the same answers as @clerk/backend", async () => {
   assert.equal(compared, tokens.length * ruleSets.length);
   assertPathUsed();
 });
+
+// Concurrent calls: more checks in flight than the wasm keeps (1024) must still get Clerk's
+// answers (the oldest checks are dropped and verified again on the slow path).
+test("concurrent calls beyond the in-flight bound agree with @clerk/backend", async () => {
+  const keys = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const jwtKey = keys.publicKey.export({ type: "spki", format: "pem" });
+  const sign = (input) => b64url(createSign("RSA-SHA256").update(input).sign(keys.privateKey));
+  const tokens = [];
+  for (let i = 0; i < 1300; i++) {
+    const input = `${b64json({ alg: "RS256", typ: "JWT" })}.${b64json({ sub: `user_c${i}`, iat: NOW_S - 10, exp: NOW_S + 60 })}`;
+    tokens.push(`${input}.${i % 10 === 0 ? sign("forged") : sign(input)}`);
+  }
+  const ours = await Promise.all(tokens.map((token) => ourOutcome(token, { jwtKey })));
+  for (const [i, token] of tokens.entries()) {
+    assert.deepEqual(ours[i], await clerkOutcome(token, { jwtKey }), `token ${i}`);
+  }
+});
