@@ -344,7 +344,6 @@ fn expected(mode: &str, bypass_applies: bool, state: TokenState, misconfigured: 
 fn bypass_policy_table() {
     let key = pem();
     let mut checked = 0;
-    let mut skipped = 0;
     let mut failures = Vec::new();
     for mode in ["false", "true", "grace"] {
         for scope in [None, Some("/app/*")] {
@@ -411,7 +410,7 @@ fn bypass_policy_table() {
         failures.len(),
         failures.join("\n")
     );
-    assert_eq!(checked + skipped, 3 * 2 * 3 * 2 * 4 * STATES.len());
+    assert_eq!(checked, 3 * 2 * 3 * 2 * 4 * STATES.len());
     assert!(checked > 500);
 }
 
