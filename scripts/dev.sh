@@ -16,10 +16,10 @@ cd "$CEG_ROOT"
 PORT="${PORT:-8787}"
 ORIGIN_PORT="${ORIGIN_PORT:-8788}"
 
-if [ ! -x node_modules/.bin/wrangler ]; then
-  echo "dev: wrangler is not installed; run: bash scripts/install-toolchain.sh" >&2
-  exit 1
-fi
+# Set-up is part of the run command (idempotent: about 1 s when everything is there).
+bash scripts/install-toolchain.sh
+# Again: on a fresh machine the tools it points at exist only now.
+. scripts/env.sh
 
 echo "[dev] applying D1 migrations to the local demo database"
 wrangler d1 migrations apply CLERK_DB --local --env demo

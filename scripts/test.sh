@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # THE test command (README): lint, native and wasm tests, both builds, then the JavaScript
-# and end-to-end tests against the real runtimes. Needs scripts/install-toolchain.sh first.
+# and end-to-end tests against the real runtimes. Installs the toolchain first (idempotent).
 #
 #   bash scripts/test.sh [--keep-going]
 #
@@ -72,20 +72,16 @@ step() {
   fi
 }
 
-for tool in cargo wasm-bindgen wasm-bindgen-test-runner worker-build node; do
-  command -v "$tool" >/dev/null || {
-    echo "test.sh: $tool not found; run: bash scripts/install-toolchain.sh" >&2
-    failed=1
-    summary
-    exit 1
-  }
-done
-[ -x node_modules/.bin/wrangler ] || {
-  echo "test.sh: node_modules missing; run: bash scripts/install-toolchain.sh" >&2
+# Set-up is part of the test command, so that it alone works on a fresh machine: the
+# installer is idempotent (about 1 s when everything is there, ~8 min cold).
+bash scripts/install-toolchain.sh || {
+  echo "test.sh: installing the toolchain failed (see above)" >&2
   failed=1
   summary
   exit 1
 }
+# Again: on a fresh machine the tools it points at exist only now.
+. scripts/env.sh
 echo "node $(node --version), $(cargo --version), wasm-bindgen $(wasm-bindgen --version | awk '{print $2}')"
 
 step "cargo fmt --check" none cargo fmt --all -- --check
@@ -98,6 +94,10 @@ step "cargo test (native)" count_cargo cargo test
 step "cargo test (wasm32, in Node)" count_cargo cargo test --target wasm32-unknown-unknown
 step "build the Worker (worker-build)" none bash scripts/build-worker.sh
 step "build pkg-js" none npm --prefix pkg-js run build --silent
+# The example Next.js app installs the package as a user would (a `file:` copy of pkg-js),
+# so the copy is refreshed after every build.
+step "install the example Next.js app" none bash -c \
+  'rm -rf tests/next-app/node_modules/clerk-edge-guard && npm install --prefix tests/next-app --no-audit --no-fund --loglevel=error'
 
 shopt -s nullglob
 node_tests=(tests/js/*.test.mjs tests/e2e/*.test.mjs tests/next/*.test.mjs)
