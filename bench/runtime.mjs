@@ -17,7 +17,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
-import { freePort, startWorker } from "../tests/e2e/support/index.mjs";
+import { freePort, startWorker, startWranglerDev } from "../tests/e2e/support/index.mjs";
 import { spawnGroup } from "../tests/e2e/support/process-groups.mjs";
 
 const { values: args } = parseArgs({
@@ -33,16 +33,6 @@ const PLAN = args.smoke
   ? { seconds: 1, freshRequests: 150, rounds: 1, warmup: 50 }
   : { seconds: 5, freshRequests: 2000, rounds: 2, warmup: 300 };
 const RUN_CAP_MS = 30_000;
-
-const wranglerEnv = {
-  ...process.env,
-  WRANGLER_SEND_METRICS: "false",
-  WRANGLER_SEND_ERROR_REPORTS: "false",
-  CLOUDFLARE_CF_FETCH_ENABLED: "false",
-  FORCE_COLOR: "0",
-  NO_COLOR: "1",
-  CI: "true",
-};
 
 /** Resolves with the first output line matching `pattern`, or rejects after `ms`. */
 function waitForLine(child, pattern, ms, what) {
@@ -69,26 +59,6 @@ async function startOrigin() {
   });
   await waitForLine(child, /listening/, 10_000, "echo origin");
   return { url: `http://127.0.0.1:${port}`, stop: stopGroup };
-}
-
-async function startClerkWorker(vars) {
-  const port = await freePort();
-  const inspectorPort = await freePort();
-  const wrangler = join(root, "node_modules", "wrangler", "bin", "wrangler.js");
-  const config = join(here, "clerk-backend-worker", "wrangler.toml");
-  const argv = [
-    wrangler, "dev", "--config", config, "--local", "--ip", "127.0.0.1", "--port", String(port),
-    "--inspector-port", String(inspectorPort), "--show-interactive-dev-session=false",
-  ];
-  for (const [name, value] of Object.entries(vars)) argv.push("--var", `${name}:${value}`);
-  const { child, stopGroup } = spawnGroup(process.execPath, argv, { cwd: root, env: wranglerEnv });
-  try {
-    const [url] = await waitForLine(child, /http:\/\/127\.0\.0\.1:\d+/, 90_000, "@clerk/backend worker");
-    return { url, stop: stopGroup };
-  } catch (error) {
-    await stopGroup();
-    throw error;
-  }
 }
 
 // Tokens: one key, Clerk-shaped v2 claims. Fresh tokens share user and session (a `jti`
@@ -188,7 +158,11 @@ try {
       stops.push(w.stop);
       return w;
     }),
-    startClerkWorker(vars).then((w) => {
+    startWranglerDev({
+      configPath: join(here, "clerk-backend-worker", "wrangler.toml"),
+      vars,
+      timeoutMs: 90_000,
+    }).then((w) => {
       stops.push(w.stop);
       return w;
     }),
