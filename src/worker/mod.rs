@@ -30,7 +30,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let now = isolate::now_ms();
     let request = request_context(&req);
     let state = isolate::state(&env, now);
-    let path = decode_path(&req.path());
+    let path = decode_path(RequestUrl::of(&req).path());
     let outcome = match route(&state.config, &path) {
         Route::Health => health::handle(&req, &state, now),
         Route::Protected => protect::handle(req, &env, &state, &request, &path, now).await,
@@ -76,10 +76,66 @@ fn request_context(req: &Request) -> RequestContext {
     RequestContext::new(
         &request_id,
         req.method().as_ref(),
-        &req.path(),
+        RequestUrl::of(req).path(),
         &ip,
         &header("user-agent").unwrap_or_default(),
     )
+}
+
+/// The request URL as the runtime normalised it, split by hand: workers-rs' `Request::url`
+/// parses it again with the `url` crate, whose IDNA tables cost ~50 KB of wasm for what is
+/// here a split at two characters.
+pub(crate) struct RequestUrl {
+    full: String,
+    /// Where the path starts (after `scheme://authority`).
+    path_start: usize,
+    /// Where the path ends (`?`, `#` or the end).
+    path_end: usize,
+}
+
+impl RequestUrl {
+    /// The URL of `req`.
+    pub(crate) fn of(req: &Request) -> Self {
+        let full = req.inner().url();
+        let after_scheme = full.find("://").map_or(0, |i| i + 3);
+        let path_start = full
+            .get(after_scheme..)
+            .and_then(|rest| rest.find('/'))
+            .map_or(full.len(), |i| after_scheme + i);
+        let path_end = full
+            .get(path_start..)
+            .and_then(|rest| rest.find(['?', '#']))
+            .map_or(full.len(), |i| path_start + i);
+        Self {
+            full,
+            path_start,
+            path_end,
+        }
+    }
+
+    /// The whole URL.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.full
+    }
+
+    /// The path, `/` when empty.
+    pub(crate) fn path(&self) -> &str {
+        match self.full.get(self.path_start..self.path_end) {
+            Some(p) if !p.is_empty() => p,
+            _ => "/",
+        }
+    }
+
+    /// The path and the query string (`/a?b=1`), without a fragment.
+    pub(crate) fn path_and_query(&self) -> &str {
+        let rest = self.full.get(self.path_start..).unwrap_or("");
+        let rest = rest.split('#').next().unwrap_or("");
+        if rest.is_empty() {
+            "/"
+        } else {
+            rest
+        }
+    }
 }
 
 /// Writes one audit line to the Worker log (Workers Logs, Logpush and `wrangler tail`).

@@ -17,7 +17,7 @@ use crate::token::{
 };
 
 use super::isolate::IsolateState;
-use super::{backend, denylist, emit, json_response, webcrypto};
+use super::{backend, denylist, emit, json_response, webcrypto, RequestUrl};
 
 /// A protected request.
 pub async fn handle(
@@ -39,7 +39,7 @@ pub async fn handle(
         None => None,
     };
     let header = |name: &str| req.headers().get(name).ok().flatten();
-    let url = req.url()?;
+    let url = RequestUrl::of(&req);
     let (sec_fetch_dest, accept) = (header("sec-fetch-dest"), header("accept"));
     let method = req.method();
     let facts = RequestFacts {
@@ -244,13 +244,10 @@ async fn forward(
     config: &Config,
     set: &[(&'static str, String)],
 ) -> Result<Response> {
-    let url = req.url()?;
+    let url = RequestUrl::of(&req);
     let target = match &config.origin_url {
-        Some(origin) => {
-            let query = url.query().map(|q| format!("?{q}")).unwrap_or_default();
-            format!("{origin}{}{query}", url.path())
-        }
-        None => url.to_string(),
+        Some(origin) => format!("{origin}{}", url.path_and_query()),
+        None => url.as_str().to_owned(),
     };
     let headers = Headers::new();
     for (name, value) in req.headers().entries() {
