@@ -10,9 +10,8 @@ use std::cell::RefCell;
 use serde_json::{json, Map, Value};
 use wasm_bindgen::prelude::wasm_bindgen;
 
-use crate::config::DEFAULT_CLOCK_SKEW_MS;
 use crate::keys::{self, VerifyingKey};
-use crate::token::{self, ClaimRules, KeySource, TokenError, Verification};
+
 use crate::verified_cache::VerifiedTokenCache;
 use crate::webhook::{self, WebhookHeaders};
 
@@ -44,115 +43,9 @@ pub(crate) fn pem_key(pem: &str) -> VerifyingKey {
     key
 }
 
-/// `verifySessionToken` core: `options_json` is the options object of CONTRACT.md section 4
-/// as JSON (`jwtKey`, `jwks`, `authorizedParties`, `clockSkewInMs`) and `now_ms` the clock.
-/// Returns the result object as JSON.
-#[wasm_bindgen(js_name = verifySessionTokenJson)]
-pub fn verify_session_token_json(token: &str, options_json: &str, now_ms: f64) -> String {
-    let options: Value = serde_json::from_str(options_json).unwrap_or(Value::Null);
-    let parties: Vec<String> = options
-        .get("authorizedParties")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
-    // As `@clerk/backend`: a finite number is used as given, anything else is the default.
-    let clock_skew_ms = options
-        .get("clockSkewInMs")
-        .and_then(Value::as_f64)
-        .filter(|v| v.is_finite())
-        .map_or(DEFAULT_CLOCK_SKEW_MS, |v| v as i64);
-    let rules = ClaimRules {
-        authorized_parties: &parties,
-        clock_skew_ms,
-        now_ms: now_ms as i64,
-    };
-    let outcome = verify_with_options(token, &options, &rules);
-    outcome.to_string()
-}
-
 thread_local! {
     /// Tokens already verified in this isolate (see [`crate::verified_cache`]).
     pub(crate) static TOKENS: RefCell<VerifiedTokenCache> = RefCell::new(VerifiedTokenCache::default());
-}
-
-fn verify_with_options(token: &str, options: &Value, rules: &ClaimRules<'_>) -> Value {
-    let pem = options
-        .get("jwtKey")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty());
-    let jwks = options
-        .get("jwks")
-        .and_then(|j| j.get("keys"))
-        .and_then(Value::as_array);
-    // The key material is the cache's setting; `azp` and times are re-checked on every hit.
-    let settings = match (pem, jwks) {
-        (Some(pem), _) => format!("pem:{pem}"),
-        (None, Some(keys)) => format!("jwks:{}", Value::from(keys.clone())),
-        (None, None) => return signed_out(TokenError::JwkFailedToResolve),
-    };
-    TOKENS.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        let settings = cache.settings_id(&settings);
-        if let Some(hit) = cache.get(token, settings, rules.now_ms) {
-            let hit = hit.clone();
-            return outcome_json(token::cached_outcome(&hit, rules));
-        }
-        let key = match (pem, jwks) {
-            (Some(pem), _) => pem_key(pem),
-            (None, Some(keys)) => {
-                let wanted = token::decode(token)
-                    .ok()
-                    .and_then(|d| d.kid().map(str::to_owned));
-                match keys.iter().find(|jwk| {
-                    wanted.is_some() && jwk.get("kid").and_then(Value::as_str) == wanted.as_deref()
-                }) {
-                    Some(jwk) => keys::parse_jwk(jwk),
-                    None => {
-                        // Decode errors come before key resolution, as in @clerk/backend.
-                        return match token::decode(token) {
-                            Err(e) => signed_out(e),
-                            Ok(_) => signed_out(TokenError::KidMismatch),
-                        };
-                    }
-                }
-            }
-            (None, None) => return signed_out(TokenError::JwkFailedToResolve),
-        };
-        let verification = token::verify_cached(
-            &mut cache,
-            settings,
-            token,
-            KeySource::Pem(&key),
-            rules,
-            rules.clock_skew_ms,
-        );
-        match cache.get(token, settings, rules.now_ms) {
-            // The claims come from the cached payload: no second decode.
-            Some(hit) => outcome_json(token::cached_outcome(&hit.clone(), rules)),
-            None => outcome_json((verification, None)),
-        }
-    })
-}
-
-pub(crate) fn outcome_json(
-    (verification, payload): (Verification, Option<std::rc::Rc<Value>>),
-) -> Value {
-    match (verification, payload) {
-        (Verification::Verified(_), Some(payload)) => {
-            json!({ "status": "signed-in", "claims": *payload })
-        }
-        (Verification::Rejected { error, .. }, _) => signed_out(error),
-        _ => signed_out(TokenError::Invalid),
-    }
-}
-
-pub(crate) fn signed_out(error: TokenError) -> Value {
-    json!({ "status": "signed-out", "reason": error.code() })
 }
 
 /// `verifyWebhook` core: `headers_json` maps lower-case header names to values.
@@ -206,7 +99,6 @@ pub mod edge {
         DenyTtlInputs, PlanContext, RestorePlan, RevokePlan, StepOutcome,
         ASSUMED_MAX_TOKEN_LIFETIME_SECONDS,
     };
-    use crate::rfc3339::format_millis;
     use crate::token::{
         begin_cached, complete_cached, decode, find_session_token, verify_cached, ClaimRules,
         CookieContext, KeySource, PendingSignature, Step, TokenError, Verification,
@@ -480,34 +372,8 @@ pub mod edge {
                 )
                 .to_string();
             }
-            let now = now_ms(now);
-            let config = &self.config;
-            let status = if config.has_problems(Impact::Auth) {
-                "misconfigured"
-            } else if !config.problems.is_empty() || self.jwks.last_failure().is_some() {
-                "degraded"
-            } else {
-                "ok"
-            };
-            let key_source = match config.keys {
-                KeyConfig::Pem(_) => Value::from("pem"),
-                KeyConfig::Jwks => Value::from("jwks"),
-                KeyConfig::None => Value::Null,
-            };
-            let bypass = &config.bypass;
-            let mode = if bypass.is_live(now) {
-                bypass.mode.name()
-            } else {
-                "off"
-            };
-            let body = json!({
-                "status": status,
-                "key_source": key_source,
-                "bypass": { "mode": mode, "until": bypass.until_ms.map(format_millis) },
-                "webhooks": { "paused": config.webhooks_paused },
-                "version": env!("CARGO_PKG_VERSION"),
-                "invalid_variables": config.problems.iter().map(|p| p.variable).collect::<Vec<_>>(),
-            });
+            let failing = self.jwks.last_failure().is_some();
+            let body = crate::health::health_report(&self.config, failing, now_ms(now));
             respond(200, &body, &[], None).to_string()
         }
 
@@ -1212,23 +1078,6 @@ pub mod edge {
         }
     }
 
-    /// The target as audit fields, as the Worker's: `target` (`user:<id>` / `session:<id>`)
-    /// and `user_id` or `session_id`.
-    fn with_target(event: AuditEvent, target: &revocation::Target) -> AuditEvent {
-        let event = event.text("target", &format!("{}:{}", target.kind(), target.id()));
-        match target {
-            revocation::Target::User(id) => event.text("user_id", id),
-            revocation::Target::Session(id) => event.text("session_id", id),
-        }
-    }
-
-    /// The operator's reason, cleaned and capped, or `null`.
-    fn optional_text(text: Option<&str>) -> Value {
-        text.map_or(Value::Null, |t| {
-            Value::String(crate::audit::clean_text(t, crate::audit::MAX_TEXT_CHARS))
-        })
-    }
-
     enum RunPlan {
         Revoke(Box<RevokePlan>),
         Restore(Box<RestorePlan>),
@@ -1305,41 +1154,14 @@ pub mod edge {
             let (status, body, event) = match plan {
                 RunPlan::Revoke(plan) => {
                     let status = plan.response_status();
-                    let (request, report) = (plan.request(), plan.report());
-                    let event = with_target(
-                        AuditEvent::new(Level::Warn, "admin.revoke"),
-                        &request.target,
-                    )
-                    .value("revoked_sessions", json!(report.revoked.len()))
-                    .value("failed_sessions", json!(report.failed.len()))
-                    .value("sessions_found", json!(report.sessions_found.len()))
-                    .value("banned", json!(report.banned == Some(true)))
-                    .value("ban_requested", json!(request.ban))
-                    .value("edge_deny_listed", json!(report.edge_deny_listed))
-                    .value("clerk_reachable", json!(report.clerk_reachable))
-                    .value("dry_run", json!(request.dry_run))
-                    .value("ok", json!(status == 200))
-                    .value("status", json!(status))
-                    .value("operator_reason", optional_text(request.reason.as_deref()))
-                    .text("message", &report.message);
+                    let event =
+                        revocation::revoke_audit_event(plan.request(), plan.report(), status);
                     (status, plan.response_body(), event)
                 }
                 RunPlan::Restore(plan) => {
                     let status = plan.response_status();
-                    let (request, report) = (plan.request(), plan.report());
-                    let event = with_target(
-                        AuditEvent::new(Level::Warn, "admin.restore"),
-                        &request.target,
-                    )
-                    .value("edge_deny_removed", json!(report.edge_deny_removed))
-                    .value("unbanned", json!(report.unbanned == Some(true)))
-                    .value("unban_requested", json!(request.unban))
-                    .value("clerk_reachable", json!(report.clerk_reachable))
-                    .value("dry_run", json!(request.dry_run))
-                    .value("ok", json!(status == 200))
-                    .value("status", json!(status))
-                    .value("operator_reason", optional_text(request.reason.as_deref()))
-                    .text("message", &report.message);
+                    let event =
+                        revocation::restore_audit_event(plan.request(), plan.report(), status);
                     (status, plan.response_body(), event)
                 }
             };

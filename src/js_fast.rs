@@ -245,35 +245,60 @@ fn cached_result(token: &str, hit: &SignatureCheck, rules: &ClaimRules<'_>) -> S
     }
 }
 
-/// First half of `verifySessionToken` on the WebCrypto path: `options_json` and `now_ms` as
-/// for `verifySessionTokenJson`. Returns `{"done": result}` or a pending signature check
-/// (see the module documentation) to finish with [`verify_complete_json`].
-#[wasm_bindgen(js_name = verifyBeginJson)]
-pub fn verify_begin_json(token: &str, options_json: &str, now_ms: f64) -> String {
+/// `verifySessionToken` without WebCrypto (runtimes without `crypto.subtle`, and the retry
+/// of a dropped check): the same steps, with the pure-Rust RSA in the middle. Returns the
+/// result object as JSON.
+#[wasm_bindgen(js_name = verifySessionTokenJson)]
+pub fn verify_session_token_json(token: &str, options_json: &str, now_ms: f64) -> String {
     let options = Options::cached(options_json);
-    let Some(settings) = options.settings.as_deref() else {
-        return done(&signed_out(TokenError::JwkFailedToResolve));
-    };
     let rules = options.rules(now_ms);
-    let step = TOKENS.with(|cache| {
+    match begin(token, &options, &rules) {
+        Ok(pending) => {
+            let valid = pending.verify_in_rust();
+            complete(pending, valid, &rules)
+        }
+        Err(result) => result,
+    }
+}
+
+/// Everything before the RSA operation, through the shared cache: `Err` is a final result
+/// (JSON), `Ok` a signature to check.
+fn begin(
+    token: &str,
+    options: &Options,
+    rules: &ClaimRules<'_>,
+) -> Result<PendingSignature, String> {
+    let Some(settings) = options.settings.as_deref() else {
+        return Err(signed_out(TokenError::JwkFailedToResolve));
+    };
+    TOKENS.with(|cache| {
         let mut cache = cache.borrow_mut();
         let settings = cache.settings_id(settings);
         if options.jwt_key.is_none() {
             // A JWKS key is found by the token's `kid`, which takes decoding it; a hit needs
             // no key, so look it up first. (A PEM key is at hand: begin_cached looks it up.)
             if let Some(hit) = cache.get(token, settings, rules.now_ms) {
-                return Err(cached_result(token, hit, &rules));
+                return Err(cached_result(token, hit, rules));
             }
         }
         let key = options.resolve_key(token).map_err(signed_out)?;
-        match token::begin_cached(&mut cache, settings, token, KeySource::Pem(&key), &rules) {
+        match token::begin_cached(&mut cache, settings, token, KeySource::Pem(&key), rules) {
             Step::Done(Verification::Verified(_)) => Err(signed_in(token)),
             Step::Done(Verification::Rejected { error, .. }) => Err(signed_out(error)),
             Step::Done(Verification::NoToken) => Err(signed_out(TokenError::Invalid)),
             Step::NeedSignature(pending) => Ok(pending),
         }
-    });
-    let pending = match step {
+    })
+}
+
+/// First half of `verifySessionToken` on the WebCrypto path: `options_json` and `now_ms` as
+/// for `verifySessionTokenJson`. Returns `{"done": result}` or a pending signature check
+/// (see the module documentation) to finish with [`verify_complete_json`].
+#[wasm_bindgen(js_name = verifyBeginJson)]
+pub fn verify_begin_json(token: &str, options_json: &str, now_ms: f64) -> String {
+    let options = Options::cached(options_json);
+    let rules = options.rules(now_ms);
+    let pending = match begin(token, &options, &rules) {
         Ok(pending) => pending,
         Err(result) => return done(&result),
     };

@@ -19,6 +19,7 @@
 //! - [`keys`]: PEM / JWKS parsing and the JWKS cache policy.
 //! - [`bypass`]: the emergency bypass policy (mode, expiry, path scope, never-bypass).
 //! - [`decision`]: request facts + config + verification outcome -> [`decision::Decision`].
+//! - [`health`]: the body of `GET /__clerk/health`.
 //! - [`audit`]: the audit event and its one-line JSON form, with redaction.
 //! - [`webhook`]: Svix signature verification and Clerk webhook events.
 //! - [`revocation`]: admin revoke/restore requests, deny-list entries and the revoke plan.
@@ -32,6 +33,7 @@ pub mod bypass;
 pub mod clerk_api;
 pub mod config;
 pub mod decision;
+pub mod health;
 pub mod keys;
 pub mod paths;
 pub mod revocation;

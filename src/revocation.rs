@@ -17,7 +17,9 @@ use std::fmt;
 
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
+
+use crate::audit::{clean_text, AuditEvent, Level, MAX_TEXT_CHARS};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -1437,6 +1439,67 @@ fn restore_message(report: &RestoreReport, request: &RestoreRequest) -> String {
         );
     }
     parts.join("; ")
+}
+
+// ----- audit lines -----
+
+/// The target as audit fields (the same for the Worker and the JS handlers): `target` (`user:<id>` / `session:<id>`) and `user_id` or
+/// `session_id`, so a search for an id finds the revoke next to the refusals it caused.
+pub fn with_target_fields(event: AuditEvent, target: &Target) -> AuditEvent {
+    let event = event.text("target", &format!("{}:{}", target.kind(), target.id()));
+    match target {
+        Target::User(id) => event.text("user_id", id),
+        Target::Session(id) => event.text("session_id", id),
+    }
+}
+
+/// The `admin.revoke` line of a finished plan.
+pub fn revoke_audit_event(
+    request: &RevokeRequest,
+    report: &RevokeReport,
+    status: u16,
+) -> AuditEvent {
+    let event = AuditEvent::new(Level::Warn, "admin.revoke");
+    with_target_fields(event, &request.target)
+        .value("revoked_sessions", json!(report.revoked.len()))
+        .value("failed_sessions", json!(report.failed.len()))
+        .value("sessions_found", json!(report.sessions_found.len()))
+        .value("banned", json!(report.banned == Some(true)))
+        .value("ban_requested", json!(request.ban))
+        .value("edge_deny_listed", json!(report.edge_deny_listed))
+        .value("clerk_reachable", json!(report.clerk_reachable))
+        .value("dry_run", json!(request.dry_run))
+        .value("ok", json!(status == 200))
+        .value("status", json!(status))
+        .value("operator_reason", optional_text(request.reason.as_deref()))
+        .text("message", &report.message)
+}
+
+/// The `admin.restore` line of a finished plan.
+pub fn restore_audit_event(
+    request: &RestoreRequest,
+    report: &RestoreReport,
+    status: u16,
+) -> AuditEvent {
+    let event = AuditEvent::new(Level::Warn, "admin.restore");
+    with_target_fields(event, &request.target)
+        .value("edge_deny_removed", json!(report.edge_deny_removed))
+        .value("unbanned", json!(report.unbanned == Some(true)))
+        .value("unban_requested", json!(request.unban))
+        .value("clerk_reachable", json!(report.clerk_reachable))
+        .value("dry_run", json!(request.dry_run))
+        .value("ok", json!(status == 200))
+        .value("status", json!(status))
+        .value("operator_reason", optional_text(request.reason.as_deref()))
+        .text("message", &report.message)
+}
+
+/// The operator's reason as a cleaned, capped string, or `null` when none was given.
+fn optional_text(text: Option<&str>) -> Value {
+    match text {
+        Some(text) => Value::String(clean_text(text, MAX_TEXT_CHARS)),
+        None => Value::Null,
+    }
 }
 
 #[cfg(test)]

@@ -24,10 +24,9 @@ use crate::audit::{AuditEvent, Level, RequestContext};
 use crate::clerk_api::ApiOutcome;
 use crate::config::{Config, Impact};
 use crate::revocation::{
-    check_admin_head, parse_restore_body, parse_revoke_body, AdminError, AdminPlan,
-    AdminRequestHead, AdminRoute, AdminStep, DenyTtlInputs, PlanContext, RestorePlan,
-    RestoreReport, RestoreRequest, RevokePlan, RevokeReport, RevokeRequest, StepOutcome, Target,
-    MAX_BODY_BYTES,
+    self, check_admin_head, parse_restore_body, parse_revoke_body, AdminError, AdminPlan,
+    AdminRequestHead, AdminRoute, AdminStep, DenyTtlInputs, PlanContext, RestorePlan, RevokePlan,
+    StepOutcome, MAX_BODY_BYTES,
 };
 
 use super::isolate::{self, IsolateState};
@@ -64,7 +63,7 @@ pub async fn revoke(
         500
     };
     emit(
-        &revoke_event(plan.request(), plan.report(), status),
+        &revocation::revoke_audit_event(plan.request(), plan.report(), status),
         Some(request),
         isolate::now_ms(),
     );
@@ -95,7 +94,7 @@ pub async fn restore(
         500
     };
     emit(
-        &restore_event(plan.request(), plan.report(), status),
+        &revocation::restore_audit_event(plan.request(), plan.report(), status),
         Some(request),
         isolate::now_ms(),
     );
@@ -329,57 +328,6 @@ fn plan_context(config: &Config, now: i64) -> PlanContext {
             max_token_lifetime_seconds: crate::revocation::ASSUMED_MAX_TOKEN_LIFETIME_SECONDS,
             clock_skew_ms: u64::try_from(config.clock_skew_ms).unwrap_or(0),
         },
-    }
-}
-
-/// The target as audit fields: `target` (`user:<id>` / `session:<id>`) and `user_id` or
-/// `session_id`, so a search for an id finds the revoke next to the refusals it caused.
-fn with_target(event: AuditEvent, target: &Target) -> AuditEvent {
-    let event = event.text("target", &format!("{}:{}", target.kind(), target.id()));
-    match target {
-        Target::User(id) => event.text("user_id", id),
-        Target::Session(id) => event.text("session_id", id),
-    }
-}
-
-/// The `admin.revoke` line of a finished plan.
-fn revoke_event(request: &RevokeRequest, report: &RevokeReport, status: u16) -> AuditEvent {
-    let event = AuditEvent::new(Level::Warn, "admin.revoke");
-    with_target(event, &request.target)
-        .value("revoked_sessions", json!(report.revoked.len()))
-        .value("failed_sessions", json!(report.failed.len()))
-        .value("sessions_found", json!(report.sessions_found.len()))
-        .value("banned", json!(report.banned == Some(true)))
-        .value("ban_requested", json!(request.ban))
-        .value("edge_deny_listed", json!(report.edge_deny_listed))
-        .value("clerk_reachable", json!(report.clerk_reachable))
-        .value("dry_run", json!(request.dry_run))
-        .value("ok", json!(status == 200))
-        .value("status", json!(status))
-        .value("operator_reason", optional_text(request.reason.as_deref()))
-        .text("message", &report.message)
-}
-
-/// The `admin.restore` line of a finished plan.
-fn restore_event(request: &RestoreRequest, report: &RestoreReport, status: u16) -> AuditEvent {
-    let event = AuditEvent::new(Level::Warn, "admin.restore");
-    with_target(event, &request.target)
-        .value("edge_deny_removed", json!(report.edge_deny_removed))
-        .value("unbanned", json!(report.unbanned == Some(true)))
-        .value("unban_requested", json!(request.unban))
-        .value("clerk_reachable", json!(report.clerk_reachable))
-        .value("dry_run", json!(request.dry_run))
-        .value("ok", json!(status == 200))
-        .value("status", json!(status))
-        .value("operator_reason", optional_text(request.reason.as_deref()))
-        .text("message", &report.message)
-}
-
-/// The operator's reason as a cleaned, capped string, or `null` when none was given.
-fn optional_text(text: Option<&str>) -> Value {
-    match text {
-        Some(text) => Value::String(crate::audit::clean_text(text, crate::audit::MAX_TEXT_CHARS)),
-        None => Value::Null,
     }
 }
 

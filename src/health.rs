@@ -1,0 +1,95 @@
+//! The body of `GET /__clerk/health`, the same for the Worker and the JS middleware: what an
+//! on-call engineer checks first. No secret and no problem text (those are in the
+//! `config.invalid` lines), only names.
+
+use serde_json::{json, Value};
+
+use crate::config::{Config, Impact, KeyConfig};
+use crate::rfc3339::format_millis;
+
+/// The health report: `ok`, `degraded` (a bypass variable is invalid, a webhook or admin
+/// variable is, or the last JWKS refresh failed) or `misconfigured` (protected requests fail
+/// closed), with the key source, the bypass in force and the webhook pause.
+pub fn health_report(config: &Config, jwks_refresh_failing: bool, now_ms: i64) -> Value {
+    let status = if config.has_problems(Impact::Auth) {
+        "misconfigured"
+    } else if !config.problems.is_empty() || jwks_refresh_failing {
+        "degraded"
+    } else {
+        "ok"
+    };
+    let key_source = match config.keys {
+        KeyConfig::Pem(_) => Value::from("pem"),
+        KeyConfig::Jwks => Value::from("jwks"),
+        KeyConfig::None => Value::Null,
+    };
+    let bypass = &config.bypass;
+    // An expired bypass is reported off: that is what requests get.
+    let mode = if bypass.is_live(now_ms) {
+        bypass.mode.name()
+    } else {
+        "off"
+    };
+    json!({
+        "status": status,
+        "key_source": key_source,
+        "bypass": { "mode": mode, "until": bypass.until_ms.map(format_millis) },
+        "webhooks": { "paused": config.webhooks_paused },
+        "version": env!("CARGO_PKG_VERSION"),
+        "invalid_variables": config.problems.iter().map(|p| p.variable).collect::<Vec<_>>(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Config {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_env(&|name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn statuses_and_no_secret() {
+        let ok = config(&[("CLERK_SECRET_KEY", "sk_test_verysecretvalue")]);
+        let report = health_report(&ok, false, 0);
+        assert_eq!(report["status"], "ok");
+        assert_eq!(report["key_source"], "jwks");
+        assert!(!report.to_string().contains("verysecretvalue"));
+        assert_eq!(health_report(&ok, true, 0)["status"], "degraded");
+
+        let bad_bypass = config(&[
+            ("CLERK_SECRET_KEY", "sk_test_x"),
+            ("CLERK_EMERGENCY_BYPASS", "yes"),
+        ]);
+        let report = health_report(&bad_bypass, false, 0);
+        assert_eq!(report["status"], "degraded");
+        assert_eq!(
+            report["invalid_variables"],
+            json!(["CLERK_EMERGENCY_BYPASS"])
+        );
+        assert_eq!(
+            health_report(&config(&[]), false, 0)["status"],
+            "misconfigured"
+        );
+    }
+
+    #[test]
+    fn an_expired_bypass_reads_off() {
+        let c = config(&[
+            ("CLERK_SECRET_KEY", "sk_test_x"),
+            ("CLERK_EMERGENCY_BYPASS", "grace"),
+            ("CLERK_EMERGENCY_BYPASS_REASON", "INC-7 secret-ish text"),
+            ("CLERK_EMERGENCY_BYPASS_UNTIL", "2030-01-01T00:00:00Z"),
+        ]);
+        let before = health_report(&c, false, 0);
+        assert_eq!(before["bypass"]["mode"], "grace");
+        assert_eq!(before["bypass"]["until"], "2030-01-01T00:00:00.000Z");
+        assert!(!before.to_string().contains("INC-7"), "no reason text");
+        let after = health_report(&c, false, 1_893_456_000_000);
+        assert_eq!(after["bypass"]["mode"], "off");
+    }
+}
