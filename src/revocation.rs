@@ -183,7 +183,9 @@ impl AdminError {
             AdminError::NotConfigured => 404,
             AdminError::MethodNotAllowed => 405,
             AdminError::MissingToken => 401,
-            AdminError::WrongToken => 403,
+            // 401 for a wrong token too (the rule): the route does not tell a
+            // prober whether a token was present and wrong or absent.
+            AdminError::WrongToken => 401,
             AdminError::UnsupportedMediaType => 415,
             AdminError::BodyTooLarge => 413,
             AdminError::InvalidJson { .. } => 400,
@@ -222,7 +224,7 @@ impl AdminError {
     pub fn response_headers(&self) -> &'static [(&'static str, &'static str)] {
         match self {
             AdminError::MethodNotAllowed => &[("Allow", "POST")],
-            AdminError::MissingToken => &[("WWW-Authenticate", "Bearer")],
+            AdminError::MissingToken | AdminError::WrongToken => &[("WWW-Authenticate", "Bearer")],
             _ => &[],
         }
     }
@@ -345,7 +347,7 @@ pub struct AdminRequestHead<'a> {
 }
 
 /// Checks an admin request before its body is read, in the order that leaks least: the
-/// route's existence (404 without an admin token), method (405), credentials (401/403),
+/// route's existence (404 without an admin token), method (405), credentials (401),
 /// content type (415), declared size (413).
 pub fn check_admin_head(
     admin_token: Option<&str>,
@@ -1825,7 +1827,7 @@ mod tests {
             (AdminError::NotConfigured, 404, "not-found"),
             (AdminError::MethodNotAllowed, 405, "method-not-allowed"),
             (AdminError::MissingToken, 401, "admin-token-missing"),
-            (AdminError::WrongToken, 403, "admin-token-invalid"),
+            (AdminError::WrongToken, 401, "admin-token-invalid"),
             (
                 AdminError::UnsupportedMediaType,
                 415,
@@ -1888,7 +1890,10 @@ mod tests {
             AdminError::MissingToken.response_headers(),
             &[("WWW-Authenticate", "Bearer")]
         );
-        assert!(AdminError::WrongToken.response_headers().is_empty());
+        assert_eq!(
+            AdminError::WrongToken.response_headers(),
+            &[("WWW-Authenticate", "Bearer")]
+        );
         // The 404 must not tell a prober that an admin route exists.
         assert_eq!(AdminError::NotConfigured.to_string(), "not found");
     }
