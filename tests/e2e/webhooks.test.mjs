@@ -121,6 +121,7 @@ let origin;
 let worker;
 let paused;
 let misconfigured;
+let pausedVars;
 let signToken;
 
 before(async () => {
@@ -139,9 +140,11 @@ before(async () => {
   };
   origin = await startOrigin();
   const common = { ORIGIN_URL: origin.url, CLERK_JWT_KEY: jwtKey };
+  pausedVars = { ...common, CLERK_WEBHOOK_SIGNING_SECRET: SECRET };
   [worker, paused, misconfigured] = await Promise.all([
     startWorker({ vars: { ...common, CLERK_WEBHOOK_SIGNING_SECRET: SECRET } }),
-    startWorker({ vars: { ...common, CLERK_WEBHOOK_SIGNING_SECRET: SECRET, CLERK_WEBHOOKS_PAUSED: "true" } }),
+    // Its state outlives it: the test restarts it unpaused on the same KV and D1.
+    startWorker({ vars: { ...common, CLERK_WEBHOOK_SIGNING_SECRET: SECRET, CLERK_WEBHOOKS_PAUSED: "true" }, keepPersistDir: true }),
     // Not base64: the variable is rejected (config.invalid) and the route cannot verify.
     startWorker({ vars: { ...common, CLERK_WEBHOOK_SIGNING_SECRET: "whsec_not%base64" } }),
   ]);
@@ -222,11 +225,26 @@ describe("a paused or misconfigured worker", () => {
     const [deliveries] = await queryD1(paused.persistDir, "SELECT * FROM webhook_deliveries");
     assert.deepEqual(deliveries, [], "nothing recorded while paused");
 
-    // Unpaused (a worker without CLERK_WEBHOOKS_PAUSED): Svix's redelivery of the same
-    // message, re-signed, is applied as a first delivery.
-    const later = await deliver(worker, message, { at: new Date(Date.now() + 1000) });
-    assert.equal(later.status, 200, later.text);
-    assert.equal(later.json.duplicate, undefined);
+    // The operator unpauses: the same Worker restarted without CLERK_WEBHOOKS_PAUSED, on the
+    // same KV and D1. Svix's redelivery of the same message is applied as a first delivery.
+    await paused.stop();
+    const unpaused = await startWorker({ vars: pausedVars, persistDir: paused.persistDir });
+    try {
+      const later = await deliver(unpaused, message, { at: new Date(Date.now() + 1000) });
+      assert.equal(later.status, 200, later.text);
+      assert.equal(later.json.duplicate, undefined);
+      const [users, recorded] = await queryD1(
+        unpaused.persistDir,
+        `SELECT id FROM users WHERE id = ${sqlText(id)}; SELECT svix_id FROM webhook_deliveries`,
+      );
+      assert.deepEqual(users.map((u) => u.id), [id], "the user the paused delivery carried");
+      assert.equal(recorded.length, 1);
+      const again = await deliver(unpaused, message, { at: new Date(Date.now() + 2000) });
+      assert.equal(again.json.duplicate, true, "and a further redelivery is a duplicate");
+    } finally {
+      await unpaused.stop();
+      paused.removeState();
+    }
   });
 
   test("a worker without a usable secret answers 500 misconfigured, so Svix retries", async () => {

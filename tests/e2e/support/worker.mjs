@@ -109,25 +109,34 @@ function migratedTemplate(configPath, wranglerEnv) {
  * @param {boolean} [options.migrate=true] apply the D1 migrations first.
  * @param {string[]} [options.args] extra `wrangler dev` arguments.
  * @param {number} [options.timeoutMs=60000] how long to wait for "Ready on".
+ * @param {string} [options.persistDir] reuse the local KV/D1 state of an earlier (stopped)
+ *   worker, as a restart with other variables would: no migration copy, and `stop()` leaves
+ *   the directory to its owner.
+ * @param {boolean} [options.keepPersistDir=false] `stop()` keeps the (fresh) state directory
+ *   for a later start with `persistDir`; `removeState()` removes it.
  * @returns {Promise<{ url: string, port: number, persistDir: string,
  *   lines: {stream: "stdout"|"stderr", text: string}[], output(): string,
  *   auditEvents(): object[], waitForLine(match: RegExp|((text: string) => boolean), timeoutMs?: number): Promise<string>,
  *   waitForAudit(match: (event: object) => boolean, timeoutMs?: number): Promise<object>,
  *   fetch(path: string, init?: RequestInit): Promise<Response>, stop(): Promise<void> }>}
  */
-export async function startWorker({ vars = {}, env = {}, wranglerEnv, migrate = true, args = [], timeoutMs = 60_000 } = {}) {
+export async function startWorker({ vars = {}, env = {}, wranglerEnv, migrate = true, args = [], timeoutMs = 60_000, persistDir, keepPersistDir = false } = {}) {
   const configPath = await e2eConfigPath();
-  const persistDir = mkdtempSync(join(tmpdir(), "ceg-e2e-state-"));
+  if (persistDir) {
+    return startWranglerDev({ configPath, persistDir, keepPersistDir: true, vars, env, wranglerEnv, args, timeoutMs });
+  }
+  persistDir = mkdtempSync(join(tmpdir(), "ceg-e2e-state-"));
   if (migrate) cpSync(await migratedTemplate(configPath, wranglerEnv), persistDir, { recursive: true });
-  return startWranglerDev({ configPath, persistDir, vars, env, wranglerEnv, args, timeoutMs });
+  return startWranglerDev({ configPath, persistDir, keepPersistDir, vars, env, wranglerEnv, args, timeoutMs });
 }
 
 /**
  * `wrangler dev --local` for any wrangler config (e.g. a small JS Worker a test writes);
  * same options and result as {@link startWorker}, plus `configPath` and an optional
- * `persistDir` (default: a fresh temp dir). `stop()` removes the persist dir.
+ * `persistDir` (default: a fresh temp dir). `stop()` removes the persist dir, unless
+ * `keepPersistDir` (then a later start can reuse it; `removeState()` removes it).
  */
-export async function startWranglerDev({ configPath, persistDir, vars = {}, env = {}, wranglerEnv, args = [], timeoutMs = 60_000 }) {
+export async function startWranglerDev({ configPath, persistDir, keepPersistDir = false, vars = {}, env = {}, wranglerEnv, args = [], timeoutMs = 60_000 }) {
   persistDir ??= mkdtempSync(join(tmpdir(), "ceg-e2e-state-"));
   const port = await freePort();
   const inspectorPort = await freePort();
@@ -177,9 +186,10 @@ export async function startWranglerDev({ configPath, persistDir, vars = {}, env 
     });
   };
 
+  const removeState = () => rmSync(persistDir, { recursive: true, force: true });
   const stop = async () => {
     await stopGroup();
-    rmSync(persistDir, { recursive: true, force: true });
+    if (!keepPersistDir) removeState();
   };
 
   let url;
@@ -235,5 +245,6 @@ export async function startWranglerDev({ configPath, persistDir, vars = {}, env 
     waitForAudit,
     fetch: (path, init) => fetch(new URL(path, url), { redirect: "manual", ...init }),
     stop,
+    removeState,
   };
 }
