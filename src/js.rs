@@ -106,11 +106,8 @@ pub mod edge {
     use crate::verified_cache::VerifiedTokenCache;
     use crate::webhook::{
         effects, verify_webhook, ClerkEvent, PayloadProblem, WebhookEffect, WebhookError,
-        WebhookHeaders, MAX_BODY_BYTES as WEBHOOK_MAX_BODY_BYTES,
+        WebhookHeaders, WebhookRefusal, MAX_BODY_BYTES as WEBHOOK_MAX_BODY_BYTES,
     };
-
-    /// `Retry-After` of a paused webhook answer, in seconds (as the Worker).
-    const PAUSED_RETRY_AFTER_SECONDS: u32 = 300;
 
     fn now_ms(now: f64) -> i64 {
         if now.is_finite() {
@@ -561,28 +558,22 @@ pub mod edge {
                     None,
                 )
             } else if config.webhooks_paused {
-                let event = AuditEvent::new(Level::Warn, "webhook.paused")
-                    .text("reason", "paused")
-                    .value("status", 503.into());
-                respond(
-                    503,
-                    &json!({
-                        "error": "paused",
-                        "message": "webhook processing is paused (CLERK_WEBHOOKS_PAUSED=true); \
-                                    nothing was read or applied, and Svix will redeliver this \
-                                    event later",
-                    }),
-                    &[("retry-after", PAUSED_RETRY_AFTER_SECONDS.to_string())],
-                    Some(line(event, &request, now)),
-                )
+                webhook_refusal(WebhookRefusal::Paused, &request, now)
             } else if config.webhook_secrets.is_empty() || config.has_problems(Impact::Webhooks) {
-                webhook_misconfigured(&request, now)
+                webhook_refusal(WebhookRefusal::Misconfigured, &request, now)
             } else {
                 match content_length.trim().parse::<u64>() {
                     Ok(len) if len > WEBHOOK_MAX_BODY_BYTES as u64 => {
                         let len = usize::try_from(len).unwrap_or(usize::MAX);
                         let error = WebhookError::InvalidPayload(PayloadProblem::TooLarge { len });
-                        webhook_rejected(&error, None, &request, now)
+                        webhook_refusal(
+                            WebhookRefusal::Rejected {
+                                error: &error,
+                                svix_id: None,
+                            },
+                            &request,
+                            now,
+                        )
                     }
                     _ => return json!({ "read_limit": WEBHOOK_MAX_BODY_BYTES }).to_string(),
                 }
@@ -611,7 +602,7 @@ pub mod edge {
             if too_large {
                 let error =
                     WebhookError::InvalidPayload(PayloadProblem::TooLarge { len: body.len() });
-                return json!({ "respond": webhook_rejected(&error, None, &request, now) })
+                return json!({ "respond": webhook_refusal(WebhookRefusal::Rejected { error: &error, svix_id: None }, &request, now) })
                     .to_string();
             }
             let headers: Map<String, Value> =
@@ -626,17 +617,24 @@ pub mod edge {
             ) {
                 Ok(verified) => verified,
                 Err(WebhookError::InvalidSecret(_)) => {
-                    return json!({ "respond": webhook_misconfigured(&request, now) }).to_string()
+                    return json!({ "respond": webhook_refusal(WebhookRefusal::Misconfigured, &request, now) }).to_string()
                 }
                 Err(error) => {
-                    return json!({ "respond": webhook_rejected(&error, lookup.id, &request, now) })
+                    return json!({ "respond": webhook_refusal(WebhookRefusal::Rejected { error: &error, svix_id: lookup.id }, &request, now) })
                         .to_string()
                 }
             };
             let event = match ClerkEvent::from_payload(&verified.payload) {
                 Ok(event) => event,
                 Err(error) => {
-                    let answer = webhook_rejected(&error, Some(&verified.id), &request, now);
+                    let answer = webhook_refusal(
+                        WebhookRefusal::Rejected {
+                            error: &error,
+                            svix_id: Some(&verified.id),
+                        },
+                        &request,
+                        now,
+                    );
                     return json!({ "respond": answer }).to_string();
                 }
             };
@@ -976,44 +974,14 @@ pub mod edge {
         }
     }
 
-    /// 500 so that Svix retries once the secret is fixed.
-    fn webhook_misconfigured(request: &RequestContext, now: i64) -> Value {
-        let event = AuditEvent::new(Level::Error, "webhook.failed")
-            .text("reason", "misconfigured")
-            .value("status", 500.into());
+    /// A refusal of the webhook route, as the Worker answers it.
+    fn webhook_refusal(refusal: WebhookRefusal<'_>, request: &RequestContext, now: i64) -> Value {
+        let headers = refusal.headers();
         respond(
-            500,
-            &json!({
-                "error": "misconfigured",
-                "message": "CLERK_WEBHOOK_SIGNING_SECRET (or CLERK_WEBHOOKS_PAUSED) is missing or \
-                            invalid, see the config.invalid audit line; nothing was applied and \
-                            Svix will retry",
-            }),
-            &[],
-            Some(line(event, request, now)),
-        )
-    }
-
-    /// 400 for a delivery that is not a valid, signed Clerk event; nothing was written.
-    fn webhook_rejected(
-        error: &WebhookError,
-        svix_id: Option<&str>,
-        request: &RequestContext,
-        now: i64,
-    ) -> Value {
-        let event = AuditEvent::new(Level::Warn, "webhook.rejected")
-            .text("reason", error.code())
-            .opt_text("svix_id", svix_id)
-            .value("status", 400.into());
-        respond(
-            400,
-            &json!({
-                "error": "invalid-webhook",
-                "reason": error.code(),
-                "message": error.to_string(),
-            }),
-            &[],
-            Some(line(event, request, now)),
+            refusal.status(),
+            &refusal.body(),
+            &headers,
+            Some(line(refusal.audit_event(), request, now)),
         )
     }
 

@@ -28,9 +28,11 @@ use std::fmt;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
+
+use crate::audit::{AuditEvent, Level};
 
 /// Svix's message id header: the delivery's de-duplication key.
 pub const SVIX_ID_HEADER: &str = "svix-id";
@@ -703,9 +705,107 @@ pub fn effects(event: &ClerkEvent) -> Vec<WebhookEffect> {
     }
 }
 
+/// `Retry-After` of a paused answer, in seconds. Svix follows its own retry schedule (up to
+/// about a day and a half in all); the header tells other senders and people what to expect.
+pub const PAUSED_RETRY_AFTER_SECONDS: u32 = 300;
+
+/// A refusal of `POST /__clerk/webhooks` before anything is applied: the same status, headers,
+/// body and audit event in the Worker and in the JS route handler.
+#[derive(Debug, Clone, Copy)]
+pub enum WebhookRefusal<'a> {
+    /// `CLERK_WEBHOOKS_PAUSED=true`: 503 before anything is read; Svix redelivers later.
+    Paused,
+    /// No usable signing secret: 500, so Svix retries once the configuration is fixed.
+    Misconfigured,
+    /// Not a valid, signed Clerk event: 400, nothing written.
+    Rejected {
+        /// Why.
+        error: &'a WebhookError,
+        /// The (unauthenticated) `svix-id`, for the audit line.
+        svix_id: Option<&'a str>,
+    },
+}
+
+impl WebhookRefusal<'_> {
+    /// HTTP status.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Paused => 503,
+            Self::Misconfigured => 500,
+            Self::Rejected { .. } => 400,
+        }
+    }
+
+    /// Response headers beyond the JSON content type.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Self::Paused => vec![("retry-after", PAUSED_RETRY_AFTER_SECONDS.to_string())],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The JSON body: what is wrong and what happens next.
+    pub fn body(&self) -> Value {
+        match self {
+            Self::Paused => json!({
+                "error": "paused",
+                "message": "webhook processing is paused (CLERK_WEBHOOKS_PAUSED=true); nothing was \
+                            read or applied, and Svix will redeliver this event later",
+            }),
+            Self::Misconfigured => json!({
+                "error": "misconfigured",
+                "message": "CLERK_WEBHOOK_SIGNING_SECRET (or CLERK_WEBHOOKS_PAUSED) is missing or \
+                            invalid, see the config.invalid audit line; nothing was applied and \
+                            Svix will retry",
+            }),
+            Self::Rejected { error, .. } => json!({
+                "error": "invalid-webhook",
+                "reason": error.code(),
+                "message": error.to_string(),
+            }),
+        }
+    }
+
+    /// The audit event (`webhook.paused`, `webhook.failed` or `webhook.rejected`).
+    pub fn audit_event(&self) -> AuditEvent {
+        let event = match self {
+            Self::Paused => AuditEvent::new(Level::Warn, "webhook.paused").text("reason", "paused"),
+            Self::Misconfigured => {
+                AuditEvent::new(Level::Error, "webhook.failed").text("reason", "misconfigured")
+            }
+            Self::Rejected { error, svix_id } => AuditEvent::new(Level::Warn, "webhook.rejected")
+                .text("reason", error.code())
+                .opt_text("svix_id", *svix_id),
+        };
+        event.value("status", self.status().into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_answer_and_audit_the_same_everywhere() {
+        let paused = WebhookRefusal::Paused;
+        assert_eq!(paused.status(), 503);
+        assert_eq!(paused.headers(), vec![("retry-after", "300".to_owned())]);
+        assert_eq!(paused.audit_event().name(), "webhook.paused");
+        let misconfigured = WebhookRefusal::Misconfigured;
+        assert_eq!(misconfigured.status(), 500);
+        assert_eq!(misconfigured.audit_event().name(), "webhook.failed");
+        let error = WebhookError::InvalidSignature;
+        let rejected = WebhookRefusal::Rejected {
+            error: &error,
+            svix_id: Some("msg_1"),
+        };
+        assert_eq!(rejected.status(), 400);
+        assert_eq!(rejected.body()["reason"], "invalid-signature");
+        let line: Value = serde_json::from_str(&rejected.audit_event().to_line(0)).unwrap();
+        assert_eq!(line["reason"], "invalid-signature");
+        assert_eq!(line["svix_id"], "msg_1");
+        assert_eq!(line["status"], 400);
+    }
     use serde_json::json;
 
     // Svix's own test secret and message (javascript/src/webhook.test.ts).

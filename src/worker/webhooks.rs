@@ -30,8 +30,8 @@ use crate::config::{Config, Impact};
 use crate::revocation::{session_deny_ttl_seconds, DenyEntry, DenySource, DenyTtlInputs};
 use crate::webhook::{
     effects, verify_webhook, ClerkEvent, PayloadProblem, UserRecord, WebhookEffect, WebhookError,
-    WebhookHeaders, MAX_BODY_BYTES, SVIX_ID_HEADER, SVIX_SIGNATURE_HEADER, SVIX_TIMESTAMP_HEADER,
-    WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER,
+    WebhookHeaders, WebhookRefusal, MAX_BODY_BYTES, SVIX_ID_HEADER, SVIX_SIGNATURE_HEADER,
+    SVIX_TIMESTAMP_HEADER, WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER,
 };
 
 use super::isolate::IsolateState;
@@ -39,10 +39,6 @@ use super::{body, denylist, emit, json_response};
 
 /// The D1 binding of the users table and the delivery log.
 pub const D1_BINDING: &str = "CLERK_DB";
-
-/// `Retry-After` of a paused answer, in seconds. Svix follows its own retry schedule (up to
-/// about a day and a half in all); the header tells other senders and people what to expect.
-pub const PAUSED_RETRY_AFTER_SECONDS: u32 = 300;
 
 /// The headers the Svix verifier may look at.
 const WEBHOOK_HEADERS: [&str; 6] = [
@@ -98,17 +94,24 @@ pub async fn handle(
     }
     let config = &state.config;
     if config.webhooks_paused {
-        return paused(request, now);
+        return refuse(WebhookRefusal::Paused, request, now);
     }
     if config.webhook_secrets.is_empty() || config.has_problems(Impact::Webhooks) {
-        return misconfigured(request, now);
+        return refuse(WebhookRefusal::Misconfigured, request, now);
     }
 
     let body = match body::read_limited(&req, MAX_BODY_BYTES).await {
         Ok(body::Body::Complete(body)) => body,
         Ok(body::Body::TooLarge(len)) => {
             let error = WebhookError::InvalidPayload(PayloadProblem::TooLarge { len });
-            return rejected(&error, None, request, now);
+            return refuse(
+                WebhookRefusal::Rejected {
+                    error: &error,
+                    svix_id: None,
+                },
+                request,
+                now,
+            );
         }
         Err(_) => {
             let failure = Failure {
@@ -133,12 +136,32 @@ pub async fn handle(
         now.div_euclid(1000),
     ) {
         Ok(verified) => verified,
-        Err(WebhookError::InvalidSecret(_)) => return misconfigured(request, now),
-        Err(error) => return rejected(&error, headers.id, request, now),
+        Err(WebhookError::InvalidSecret(_)) => {
+            return refuse(WebhookRefusal::Misconfigured, request, now)
+        }
+        Err(error) => {
+            return refuse(
+                WebhookRefusal::Rejected {
+                    error: &error,
+                    svix_id: headers.id,
+                },
+                request,
+                now,
+            )
+        }
     };
     let event = match ClerkEvent::from_payload(&verified.payload) {
         Ok(event) => event,
-        Err(error) => return rejected(&error, Some(&verified.id), request, now),
+        Err(error) => {
+            return refuse(
+                WebhookRefusal::Rejected {
+                    error: &error,
+                    svix_id: Some(&verified.id),
+                },
+                request,
+                now,
+            )
+        }
     };
     let delivery = Delivery {
         svix_id: &verified.id,
@@ -392,73 +415,14 @@ fn effect_name(effect: &WebhookEffect) -> Value {
     })
 }
 
-/// 503 before anything is read: Svix keeps the delivery and retries it.
-fn paused(request: &RequestContext, now: i64) -> Result<Response> {
-    emit(
-        &AuditEvent::new(Level::Warn, "webhook.paused")
-            .text("reason", "paused")
-            .value("status", 503.into()),
-        Some(request),
-        now,
-    );
-    let mut response = json_response(
-        503,
-        &json!({
-            "error": "paused",
-            "message": "webhook processing is paused (CLERK_WEBHOOKS_PAUSED=true); nothing was \
-                        read or applied, and Svix will redeliver this event later",
-        }),
-    )?;
-    response
-        .headers_mut()
-        .set("retry-after", &PAUSED_RETRY_AFTER_SECONDS.to_string())?;
+/// Answers a refusal and leaves its audit line.
+fn refuse(refusal: WebhookRefusal<'_>, request: &RequestContext, now: i64) -> Result<Response> {
+    emit(&refusal.audit_event(), Some(request), now);
+    let mut response = json_response(refusal.status(), &refusal.body())?;
+    for (name, value) in refusal.headers() {
+        response.headers_mut().set(name, &value)?;
+    }
     Ok(response)
-}
-
-/// 500 so that Svix retries once the secret is fixed; the `config.invalid` line names the
-/// problem.
-fn misconfigured(request: &RequestContext, now: i64) -> Result<Response> {
-    emit(
-        &AuditEvent::new(Level::Error, "webhook.failed")
-            .text("reason", "misconfigured")
-            .value("status", 500.into()),
-        Some(request),
-        now,
-    );
-    json_response(
-        500,
-        &json!({
-            "error": "misconfigured",
-            "message": "CLERK_WEBHOOK_SIGNING_SECRET (or CLERK_WEBHOOKS_PAUSED) is missing or \
-                        invalid, see the config.invalid audit line; nothing was applied and \
-                        Svix will retry",
-        }),
-    )
-}
-
-/// 400 for a delivery that is not a valid, signed Clerk event; nothing was written.
-fn rejected(
-    error: &WebhookError,
-    svix_id: Option<&str>,
-    request: &RequestContext,
-    now: i64,
-) -> Result<Response> {
-    emit(
-        &AuditEvent::new(Level::Warn, "webhook.rejected")
-            .text("reason", error.code())
-            .opt_text("svix_id", svix_id)
-            .value("status", 400.into()),
-        Some(request),
-        now,
-    );
-    json_response(
-        400,
-        &json!({
-            "error": "invalid-webhook",
-            "reason": error.code(),
-            "message": error.to_string(),
-        }),
-    )
 }
 
 /// 500 for a verified event that was not durably applied: Svix retries, and the effects
