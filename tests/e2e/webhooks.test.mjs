@@ -167,7 +167,9 @@ async function userRow(id) {
  * happens to the upload after it. */
 function postChunked(url, headers, chunks, size) {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("no answer to the chunked request")), 10_000);
+    // Generous: under a loaded CI machine (Next builds and other workers in parallel) the
+    // proxying of a half-read upload by wrangler dev can take seconds.
+    const timer = setTimeout(() => reject(new Error("no answer to the chunked request")), 45_000);
     const req = request(url, { method: "POST", headers }, (res) => {
       let body = "";
       res.setEncoding("utf8");
