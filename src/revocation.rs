@@ -752,6 +752,8 @@ pub trait AdminPlan {
     fn response_status(&self) -> u16;
     /// JSON body of the answer.
     fn response_body(&self) -> String;
+    /// The call's one audit line (`admin.revoke` / `admin.restore`), answered with `status`.
+    fn audit_event(&self, status: u16) -> AuditEvent;
 }
 
 /// A session that Clerk did not revoke.
@@ -1187,6 +1189,10 @@ impl AdminPlan for RevokePlan {
     fn response_body(&self) -> String {
         report_json(&self.report)
     }
+
+    fn audit_event(&self, status: u16) -> AuditEvent {
+        revoke_audit_event(&self.request, &self.report, status)
+    }
 }
 
 fn plural(count: usize, word: &str) -> String {
@@ -1404,6 +1410,10 @@ impl AdminPlan for RestorePlan {
 
     fn response_body(&self) -> String {
         report_json(&self.report)
+    }
+
+    fn audit_event(&self, status: u16) -> AuditEvent {
+        restore_audit_event(&self.request, &self.report, status)
     }
 }
 

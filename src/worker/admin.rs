@@ -24,7 +24,7 @@ use crate::audit::{AuditEvent, Level, RequestContext};
 use crate::clerk_api::ApiOutcome;
 use crate::config::{Config, Impact};
 use crate::revocation::{
-    self, check_admin_head, parse_restore_body, parse_revoke_body, AdminError, AdminPlan,
+    check_admin_head, parse_restore_body, parse_revoke_body, AdminError, AdminPlan,
     AdminRequestHead, AdminRoute, AdminStep, DenyTtlInputs, PlanContext, RestorePlan, RevokePlan,
     StepOutcome, MAX_BODY_BYTES,
 };
@@ -56,18 +56,7 @@ pub async fn revoke(
         Err(error) => return invalid_request(AdminRoute::Revoke, &error, request, now),
     };
     let mut plan = RevokePlan::new(parsed, plan_context(&state.config, now));
-    let finished = drive(&mut plan, env, state).await;
-    let status = if finished {
-        plan.response_status()
-    } else {
-        500
-    };
-    emit(
-        &revocation::revoke_audit_event(plan.request(), plan.report(), status),
-        Some(request),
-        isolate::now_ms(),
-    );
-    plan_response(finished, status, plan.response_body())
+    run(&mut plan, env, state, request).await
 }
 
 /// Handles `POST /__clerk/admin/restore`.
@@ -87,17 +76,23 @@ pub async fn restore(
         Err(error) => return invalid_request(AdminRoute::Restore, &error, request, now),
     };
     let mut plan = RestorePlan::new(parsed);
-    let finished = drive(&mut plan, env, state).await;
+    run(&mut plan, env, state, request).await
+}
+
+/// Runs a parsed plan to its end and answers with its report and one audit line.
+async fn run(
+    plan: &mut dyn AdminPlan,
+    env: &Env,
+    state: &IsolateState,
+    request: &RequestContext,
+) -> Result<Response> {
+    let finished = drive(plan, env, state).await;
     let status = if finished {
         plan.response_status()
     } else {
         500
     };
-    emit(
-        &revocation::restore_audit_event(plan.request(), plan.report(), status),
-        Some(request),
-        isolate::now_ms(),
-    );
+    emit(&plan.audit_event(status), Some(request), isolate::now_ms());
     plan_response(finished, status, plan.response_body())
 }
 
@@ -245,7 +240,7 @@ fn misconfigured(config: &Config) -> Result<Response> {
 
 /// Runs a plan to its end: performs each step and feeds back what happened. `false` when
 /// the plan did not finish within [`MAX_STEPS`] (a bug in the plan, answered 500).
-async fn drive<P: AdminPlan>(plan: &mut P, env: &Env, state: &IsolateState) -> bool {
+async fn drive<P: AdminPlan + ?Sized>(plan: &mut P, env: &Env, state: &IsolateState) -> bool {
     let mut step = plan.start();
     for _ in 0..MAX_STEPS {
         if step == AdminStep::Done {
