@@ -4,12 +4,12 @@
 // middleware reads its configuration at request time). Every server runs in its own process
 // group, killed when the test process ends.
 import { existsSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
 import { runGroup, spawnGroup } from "../../e2e/support/process-groups.mjs";
+import { freePort } from "../../e2e/support/worker.mjs";
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 /** The app: tests/next-app, or a copy named by CEG_NEXT_APP_DIR (e.g. one on Next 15). */
@@ -38,18 +38,6 @@ function environment(extra = {}) {
   };
 }
 
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export function freePort() {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolvePort(port));
-    });
-  });
-}
 
 /**
  * `npm install` in tests/next-app with the current pkg-js (needs `npm --prefix pkg-js run
