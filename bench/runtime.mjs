@@ -9,7 +9,6 @@
 // in its own process group and is killed on exit. Loopback only, no network.
 //
 //   node bench/runtime.mjs [--smoke] [--out FILE]     (scripts/bench.sh runs it)
-import { createSign, generateKeyPairSync } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { dirname, join } from "node:path";
@@ -17,6 +16,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
+import { b64json, tokenMinter } from "./tokens.mjs";
 import { freePort, startWorker, startWranglerDev } from "../tests/e2e/support/index.mjs";
 import { spawnGroup } from "../tests/e2e/support/process-groups.mjs";
 
@@ -64,20 +64,10 @@ async function startOrigin() {
 // Tokens: one key, Clerk-shaped v2 claims. Fresh tokens share user and session (a `jti`
 // tells them apart), so the guard's deny-list reads stay cached as for one busy session.
 const NOW_S = Math.floor(Date.now() / 1000);
-const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
-const jwtKey = publicKey.export({ type: "spki", format: "pem" });
-const b64json = (value) => Buffer.from(JSON.stringify(value)).toString("base64url");
-const header = b64json({ alg: "RS256", kid: "ins_bench", typ: "JWT" });
-let serial = 0;
-function mint() {
-  serial++;
-  const claims = {
-    azp: "https://app.example.com", exp: NOW_S + 3600, iat: NOW_S - 10, iss: "https://clerk.example.com",
-    jti: `bench${serial}`, nbf: NOW_S - 20, sid: "sess_2bench", sub: "user_2bench", v: 2,
-  };
-  const input = `${header}.${b64json(claims)}`;
-  return `${input}.${createSign("RSA-SHA256").update(input).sign(privateKey).toString("base64url")}`;
-}
+const { jwtKey, mint } = tokenMinter((serial) => ({
+  azp: "https://app.example.com", exp: NOW_S + 3600, iat: NOW_S - 10, iss: "https://clerk.example.com",
+  jti: `bench${serial}`, nbf: NOW_S - 20, sid: "sess_2bench", sub: "user_2bench", v: 2,
+}));
 const valid = mint();
 const [h, p] = valid.split(".");
 const junk = [

@@ -9,11 +9,11 @@
 //
 //   node bench/v8.mjs [--smoke] [--out FILE]     (scripts/bench.sh runs it)
 //   BENCH_PKG_JS=/abs/path/to/other/pkg-js/index.js node bench/v8.mjs   (compare a build)
-import { createSign, generateKeyPairSync } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { verifyToken } from "@clerk/backend";
+import { b64json, tokenMinter } from "./tokens.mjs";
 
 // BENCH_PKG_JS: another build of the package to compare (a path to its index.js).
 const pkgJs = process.env.BENCH_PKG_JS ? new URL(`file://${process.env.BENCH_PKG_JS}`) : "../pkg-js/index.js";
@@ -32,23 +32,12 @@ const PLAN = args.smoke
 
 Date.now = () => NOW_MS; // both sides read the clock through Date.now
 
-const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
-const jwtKey = publicKey.export({ type: "spki", format: "pem" });
-const b64json = (value) => Buffer.from(JSON.stringify(value)).toString("base64url");
-const header = b64json({ alg: "RS256", kid: "ins_bench", typ: "JWT" });
-
-let serial = 0;
-/** A Clerk-shaped v2 session token, valid at NOW_MS. */
-function mint() {
-  serial++;
-  const claims = {
-    azp: "https://app.example.com", exp: NOW_S + 60, fva: [0, -1], iat: NOW_S - 10,
-    iss: "https://clerk.example.com", nbf: NOW_S - 20, sid: `sess_${serial}`,
-    sub: `user_2bench${serial}`, v: 2, o: { id: "org_2bench", rol: "admin", slg: "acme" },
-  };
-  const input = `${header}.${b64json(claims)}`;
-  return `${input}.${createSign("RSA-SHA256").update(input).sign(privateKey).toString("base64url")}`;
-}
+/** Clerk-shaped v2 session tokens, valid at NOW_MS, one user and session each. */
+const { jwtKey, mint } = tokenMinter((serial) => ({
+  azp: "https://app.example.com", exp: NOW_S + 60, fva: [0, -1], iat: NOW_S - 10,
+  iss: "https://clerk.example.com", nbf: NOW_S - 20, sid: `sess_${serial}`,
+  sub: `user_2bench${serial}`, v: 2, o: { id: "org_2bench", rol: "admin", slg: "acme" },
+}));
 
 function junkTokens() {
   const valid = mint();
