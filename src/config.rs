@@ -16,7 +16,7 @@ use std::fmt;
 use crate::bypass::{BypassMode, BypassPolicy, DEFAULT_GRACE_SECONDS};
 use crate::keys::{self, VerifyingKey};
 use crate::paths::PathPatterns;
-use crate::token::cookie_suffix;
+use crate::token::{cookie_suffix, CookieContext};
 use crate::webhook::{self, WebhookSecret};
 
 /// Default of `CLERK_API_URL`.
@@ -371,6 +371,28 @@ impl Config {
     pub fn has_problems(&self, impact: Impact) -> bool {
         self.problems.iter().any(|p| p.impact == impact)
     }
+
+    /// What [`crate::token::find_session_token`] needs from the publishable key to pick the
+    /// `__session` cookie the way Clerk does.
+    pub fn cookie_context(&self, now_ms: i64) -> CookieContext<'_> {
+        let pk = self.publishable_key.as_ref();
+        CookieContext {
+            suffix: pk.map(|p| p.cookie_suffix.as_str()),
+            frontend_api: pk.map(|p| p.frontend_api.as_str()),
+            production: pk.is_some_and(|p| p.production),
+            now_ms,
+        }
+    }
+
+    /// Parses a fixed list of `(name, value)` pairs: tests, benches and tools that have no
+    /// runtime environment.
+    pub fn from_pairs(vars: &[(&str, &str)]) -> Self {
+        Self::from_env(&|name: &str| {
+            vars.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        })
+    }
 }
 
 /// The bypass variables, parsed on their own. Any problem among them leaves the bypass off:
@@ -457,19 +479,10 @@ fn parse_publishable_key(key: &str) -> Option<PublishableKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn vectors() -> serde_json::Value {
         let text = include_str!("../../shared/reference/vectors/clerk_session_jwt_vectors.json");
         serde_json::from_str(text).unwrap()
-    }
-
-    fn config(vars: &[(&str, &str)]) -> Config {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::from_env(&|name: &str| map.get(name).cloned())
     }
 
     fn pem() -> String {
@@ -485,7 +498,7 @@ mod tests {
 
     #[test]
     fn minimal_pem_config_is_clean() {
-        let c = config(&[("CLERK_JWT_KEY", &pem())]);
+        let c = Config::from_pairs(&[("CLERK_JWT_KEY", &pem())]);
         assert!(c.problems.is_empty(), "{:?}", c.problems);
         assert!(matches!(c.keys, KeyConfig::Pem(_)));
         assert_eq!(c.clock_skew_ms, 5000);
@@ -496,7 +509,7 @@ mod tests {
 
     #[test]
     fn no_key_at_all_fails_closed() {
-        let c = config(&[]);
+        let c = Config::from_pairs(&[]);
         assert_eq!(problem_vars(&c), ["CLERK_JWT_KEY"]);
         assert!(c.has_problems(Impact::Auth));
         assert!(matches!(c.keys, KeyConfig::None));
@@ -504,10 +517,10 @@ mod tests {
 
     #[test]
     fn secret_key_selects_jwks() {
-        let c = config(&[("CLERK_SECRET_KEY", "sk_test_abc")]);
+        let c = Config::from_pairs(&[("CLERK_SECRET_KEY", "sk_test_abc")]);
         assert!(c.problems.is_empty());
         assert!(matches!(c.keys, KeyConfig::Jwks));
-        let bad = config(&[("CLERK_SECRET_KEY", "pk_test_abc")]);
+        let bad = Config::from_pairs(&[("CLERK_SECRET_KEY", "pk_test_abc")]);
         assert_eq!(problem_vars(&bad), ["CLERK_SECRET_KEY"]);
     }
 
@@ -544,9 +557,9 @@ mod tests {
         ];
         let key = pem();
         for (name, value, impact) in cases {
-            let c = config(&[("CLERK_JWT_KEY", &key), (name, value)]);
+            let c = Config::from_pairs(&[("CLERK_JWT_KEY", &key), (name, value)]);
             let c = if name == "CLERK_JWT_KEY" {
-                config(&[(name, value)])
+                Config::from_pairs(&[(name, value)])
             } else {
                 c
             };
@@ -562,7 +575,7 @@ mod tests {
 
     #[test]
     fn a_broken_bypass_variable_turns_the_bypass_off() {
-        let c = config(&[
+        let c = Config::from_pairs(&[
             ("CLERK_JWT_KEY", &pem()),
             ("CLERK_EMERGENCY_BYPASS", "true"),
             ("CLERK_NEVER_BYPASS_PATHS", "admin"),
@@ -574,7 +587,8 @@ mod tests {
     #[test]
     fn blank_bypass_is_unset_not_invalid() {
         for blank in ["", "   "] {
-            let c = config(&[("CLERK_JWT_KEY", &pem()), ("CLERK_EMERGENCY_BYPASS", blank)]);
+            let c =
+                Config::from_pairs(&[("CLERK_JWT_KEY", &pem()), ("CLERK_EMERGENCY_BYPASS", blank)]);
             assert!(c.problems.is_empty(), "{blank:?}: {:?}", c.problems);
             assert_eq!(c.bypass.mode, BypassMode::Off);
         }
@@ -582,7 +596,7 @@ mod tests {
 
     #[test]
     fn bypass_survives_other_broken_variables() {
-        let c = config(&[
+        let c = Config::from_pairs(&[
             ("CLERK_EMERGENCY_BYPASS", " TRUE "),
             ("CLERK_EMERGENCY_BYPASS_REASON", "INC-42"),
             ("CLERK_EMERGENCY_BYPASS_UNTIL", "2030-01-01T00:00:00Z"),
@@ -598,7 +612,7 @@ mod tests {
     fn publishable_keys_and_cookie_suffixes() {
         let v = vectors();
         let pk = v["publishable_keys"]["pk_test"].as_str().unwrap();
-        let c = config(&[
+        let c = Config::from_pairs(&[
             ("CLERK_JWT_KEY", &pem()),
             ("NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY", pk),
         ]);
@@ -618,7 +632,7 @@ mod tests {
 
     #[test]
     fn secrets_do_not_debug_print() {
-        let c = config(&[
+        let c = Config::from_pairs(&[
             ("CLERK_SECRET_KEY", "sk_test_supersecretvalue"),
             ("CLERK_ADMIN_TOKEN", "admin-token-0123456789-0123456789-abc"),
         ]);

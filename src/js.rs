@@ -101,7 +101,7 @@ pub mod edge {
     };
     use crate::token::{
         begin_cached, complete_cached, decode, find_session_token, verify_cached, ClaimRules,
-        CookieContext, KeySource, PendingSignature, Step, TokenError, Verification,
+        KeySource, PendingSignature, Step, TokenError, Verification,
     };
     use crate::verified_cache::VerifiedTokenCache;
     use crate::webhook::{
@@ -886,13 +886,7 @@ pub mod edge {
             if !needs_verification(config) {
                 return Prepared::Ready(Verification::NoToken);
             }
-            let pk = config.publishable_key.as_ref();
-            let cookies = CookieContext {
-                suffix: pk.map(|p| p.cookie_suffix.as_str()),
-                frontend_api: pk.map(|p| p.frontend_api.as_str()),
-                production: pk.is_some_and(|p| p.production),
-                now_ms: now,
-            };
+            let cookies = config.cookie_context(now);
             let Some((token, _)) = find_session_token(
                 facts.authorization.as_deref(),
                 facts.cookie.as_deref(),

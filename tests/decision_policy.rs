@@ -6,8 +6,6 @@
 //! The expected answers are computed by a small model of CONTRACT.md written here, not read
 //! from the code under test.
 
-use std::collections::HashMap;
-
 use clerk_edge_guard::bypass::BypassMode;
 use clerk_edge_guard::config::Config;
 use clerk_edge_guard::decision::{
@@ -34,14 +32,6 @@ fn pem() -> String {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let v: Value = serde_json::from_str(&text).unwrap();
     v["keys"]["public_key_pem"].as_str().unwrap().to_owned()
-}
-
-fn config(vars: &[(&str, &str)]) -> Config {
-    let map: HashMap<String, String> = vars
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    Config::from_env(&|name: &str| map.get(name).cloned())
 }
 
 /// A JSON API request: refusals are 401, never redirects.
@@ -365,7 +355,7 @@ fn bypass_policy_table() {
                     if let Some(u) = until {
                         vars.push(("CLERK_EMERGENCY_BYPASS_UNTIL", u));
                     }
-                    let config = config(&vars);
+                    let config = Config::from_pairs(&vars);
                     assert!(config.problems.is_empty(), "{:?}", config.problems);
                     assert!(needs_verification(&config));
                     let until_formatted = until.map(|_| FUTURE_FORMATTED);
@@ -422,7 +412,7 @@ fn bypass_policy_table() {
 fn a_valid_token_under_open_bypass_keeps_its_identity() {
     let key = pem();
     for audit_allowed in ["false", "true"] {
-        let config = config(&[
+        let config = Config::from_pairs(&[
             ("CLERK_JWT_KEY", &key),
             ("CLERK_EMERGENCY_BYPASS", "true"),
             ("CLERK_EMERGENCY_BYPASS_REASON", REASON),
@@ -446,7 +436,7 @@ fn a_valid_token_under_open_bypass_keeps_its_identity() {
 #[test]
 fn grace_window_edges_and_other_time_refusals() {
     let key = pem();
-    let config = config(&[
+    let config = Config::from_pairs(&[
         ("CLERK_JWT_KEY", &key),
         ("CLERK_EMERGENCY_BYPASS", "Grace"),
         ("CLERK_EMERGENCY_BYPASS_REASON", REASON),
@@ -520,7 +510,7 @@ fn grace_window_edges_and_other_time_refusals() {
 fn bypass_expiry_is_exclusive_and_broken_bypass_variables_keep_it_off() {
     let key = pem();
     let at = |until: &str, now: i64| {
-        let config = config(&[
+        let config = Config::from_pairs(&[
             ("CLERK_JWT_KEY", &key),
             ("CLERK_EMERGENCY_BYPASS", "true"),
             ("CLERK_EMERGENCY_BYPASS_UNTIL", until),
@@ -548,7 +538,7 @@ fn bypass_expiry_is_exclusive_and_broken_bypass_variables_keep_it_off() {
         ("CLERK_NEVER_BYPASS_PATHS", "admin"),
         ("CLERK_EMERGENCY_GRACE_SECONDS", "forever"),
     ] {
-        let config = config(&[
+        let config = Config::from_pairs(&[
             ("CLERK_JWT_KEY", &key),
             ("CLERK_EMERGENCY_BYPASS", "true"),
             (name, value),
@@ -567,7 +557,8 @@ fn bypass_expiry_is_exclusive_and_broken_bypass_variables_keep_it_off() {
     }
     // A typo in the mode itself: off.
     for typo in ["yes", "1", "on", "open", ""] {
-        let config = config(&[("CLERK_JWT_KEY", &key), ("CLERK_EMERGENCY_BYPASS", typo)]);
+        let config =
+            Config::from_pairs(&[("CLERK_JWT_KEY", &key), ("CLERK_EMERGENCY_BYPASS", typo)]);
         assert_eq!(config.bypass.mode, BypassMode::Off, "{typo:?}");
         let out = decide(&config, &api("/x"), &Verification::NoToken, None, NOW_MS);
         assert_eq!(out.decision.status(), Some(401), "{typo:?}");
@@ -578,7 +569,8 @@ fn bypass_expiry_is_exclusive_and_broken_bypass_variables_keep_it_off() {
         ("GRACE", BypassMode::Grace),
         ("False", BypassMode::Off),
     ] {
-        let config = config(&[("CLERK_JWT_KEY", &key), ("CLERK_EMERGENCY_BYPASS", value)]);
+        let config =
+            Config::from_pairs(&[("CLERK_JWT_KEY", &key), ("CLERK_EMERGENCY_BYPASS", value)]);
         assert_eq!(config.bypass.mode, mode, "{value:?}");
         assert!(config.problems.is_empty(), "{value:?}");
     }
@@ -604,7 +596,7 @@ fn misconfiguration_table() {
                     vars.push(("CLERK_EMERGENCY_BYPASS_UNTIL", u));
                 }
                 // No key at all.
-                let config = config(&vars);
+                let config = Config::from_pairs(&vars);
                 assert!(!needs_verification(&config));
                 for path in ["/app/x", "/other", "/admin/panel"] {
                     let in_scope = scope.is_none() || path.starts_with("/app/");
@@ -643,7 +635,7 @@ fn misconfiguration_table() {
 fn which_variables_fail_closed() {
     let key = pem();
     let request = |vars: &[(&str, &str)]| {
-        let config = config(vars);
+        let config = Config::from_pairs(vars);
         decide(&config, &api("/x"), &Verification::NoToken, None, NOW_MS).decision
     };
     // A broken token-checking variable: 500 naming it (and only it).
@@ -728,7 +720,7 @@ const ENCODED_URL: &str = "https%3A%2F%2Fapp.example.com%2Fdash%3Ftab%3D1%26next
 #[test]
 fn document_requests_are_redirected_to_sign_in() {
     let key = pem();
-    let config = config(&[
+    let config = Config::from_pairs(&[
         ("CLERK_JWT_KEY", &key),
         ("CLERK_SIGN_IN_URL", "https://accounts.example.com/sign-in"),
     ]);
@@ -801,7 +793,7 @@ fn redirect_target_forms() {
     let key = pem();
     let doc = req("GET", Some("document"), None);
     let redirect_for = |sign_in: &str, r: &Req| {
-        let config = config(&[("CLERK_JWT_KEY", &key), ("CLERK_SIGN_IN_URL", sign_in)]);
+        let config = Config::from_pairs(&[("CLERK_JWT_KEY", &key), ("CLERK_SIGN_IN_URL", sign_in)]);
         assert!(config.problems.is_empty(), "{sign_in}");
         match decide_req(&config, r, &Verification::NoToken).decision {
             Decision::SignedOut { redirect_to, .. } => redirect_to,
@@ -844,7 +836,7 @@ fn redirect_target_forms() {
     );
     assert_eq!(decode_path(encoded), hostile.url);
     // Without CLERK_SIGN_IN_URL every refusal is a 401.
-    let config = config(&[("CLERK_JWT_KEY", &key)]);
+    let config = Config::from_pairs(&[("CLERK_JWT_KEY", &key)]);
     assert_eq!(
         decide_req(&config, &doc, &Verification::NoToken)
             .decision
@@ -887,7 +879,7 @@ fn redirect_target_forms() {
 fn config_with_sign_in(vars: &[(&str, &str)]) -> Config {
     let mut all = vars.to_vec();
     all.push(("CLERK_SIGN_IN_URL", "https://accounts.example.com/sign-in"));
-    config(&all)
+    Config::from_pairs(&all)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -896,8 +888,9 @@ fn config_with_sign_in(vars: &[(&str, &str)]) -> Config {
 #[test]
 fn clerk_routes_are_never_public() {
     let key = pem();
-    let everything_public = config(&[("CLERK_JWT_KEY", &key), ("CLERK_PUBLIC_PATHS", "/*")]);
-    let some_public = config(&[
+    let everything_public =
+        Config::from_pairs(&[("CLERK_JWT_KEY", &key), ("CLERK_PUBLIC_PATHS", "/*")]);
+    let some_public = Config::from_pairs(&[
         ("CLERK_JWT_KEY", &key),
         (
             "CLERK_PUBLIC_PATHS",
@@ -905,7 +898,7 @@ fn clerk_routes_are_never_public() {
         ),
     ]);
     assert!(some_public.problems.is_empty());
-    let none_public = config(&[("CLERK_JWT_KEY", &key)]);
+    let none_public = Config::from_pairs(&[("CLERK_JWT_KEY", &key)]);
     let mut checked = 0;
     for (path, all, some, none) in [
         (
@@ -999,7 +992,7 @@ fn clerk_routes_are_never_public() {
         Route::AdminRevoke
     );
     // /__clerk/* is never bypassed either.
-    let open = config(&[("CLERK_JWT_KEY", &key), ("CLERK_EMERGENCY_BYPASS", "true")]);
+    let open = Config::from_pairs(&[("CLERK_JWT_KEY", &key), ("CLERK_EMERGENCY_BYPASS", "true")]);
     assert_eq!(
         open.bypass.mode_for("/__clerk/admin/revoke", NOW_MS),
         BypassMode::Off

@@ -13,7 +13,7 @@ use crate::decision::{decide, is_identity_header, needs_verification, RequestFac
 use crate::keys::FetchDecision;
 use crate::token::{
     begin_cached, cached_outcome, complete_cached, decode, find_session_token, ClaimRules,
-    CookieContext, KeySource, Step, TokenError, Verification,
+    KeySource, Step, TokenError, Verification,
 };
 
 use super::isolate::IsolateState;
@@ -81,13 +81,7 @@ async fn verify(
     let config = &state.config;
     let authorization = req.headers().get("authorization").ok().flatten();
     let cookie = req.headers().get("cookie").ok().flatten();
-    let pk = config.publishable_key.as_ref();
-    let cookies = CookieContext {
-        suffix: pk.map(|p| p.cookie_suffix.as_str()),
-        frontend_api: pk.map(|p| p.frontend_api.as_str()),
-        production: pk.is_some_and(|p| p.production),
-        now_ms: now,
-    };
+    let cookies = config.cookie_context(now);
     let Some((token, _)) =
         find_session_token(authorization.as_deref(), cookie.as_deref(), &cookies)
     else {
