@@ -94,10 +94,9 @@ pub mod edge {
     use crate::keys::{self, FetchDecision, JwksCache};
     use crate::paths::decode_path;
     use crate::revocation::{
-        self, check_admin_head, parse_restore_body, parse_revoke_body, session_deny_ttl_seconds,
-        AdminError, AdminPlan, AdminRequestHead, AdminRoute, AdminStep, DenyEntry, DenySource,
-        DenyTtlInputs, PlanContext, RestorePlan, RevokePlan, StepOutcome,
-        ASSUMED_MAX_TOKEN_LIFETIME_SECONDS,
+        self, admin_plan, check_admin_head, session_deny_ttl_seconds, AdminError, AdminPlan,
+        AdminRequestHead, AdminRoute, AdminStep, DenyEntry, DenySource, DenyTtlInputs, PlanContext,
+        StepOutcome,
     };
     use crate::token::{
         begin_cached, complete_cached, decode, find_session_token, verify_cached, ClaimRules,
@@ -645,7 +644,7 @@ pub mod edge {
                 created_at: u64::try_from(now).unwrap_or(0),
             }
             .to_json();
-            let session_ttl = session_deny_ttl_seconds(self.deny_ttl_inputs());
+            let session_ttl = session_deny_ttl_seconds(DenyTtlInputs::for_config(&self.config));
             let mut writes = Vec::new();
             let mut names = Vec::new();
             for effect in effects(&event) {
@@ -835,20 +834,10 @@ pub mod edge {
         #[wasm_bindgen(js_name = adminRun)]
         pub fn admin_run(&self, route: &str, body: &[u8], too_large: bool, now: f64) -> AdminRun {
             let route = admin_route(route);
-            let ttl = self.deny_ttl_inputs();
-            let context = PlanContext {
-                now_ms: u64::try_from(now_ms(now)).unwrap_or(0),
-                ttl,
-            };
             let plan = if too_large {
                 Err(AdminError::BodyTooLarge)
             } else {
-                match route {
-                    AdminRoute::Revoke => parse_revoke_body(body)
-                        .map(|r| RunPlan::Revoke(Box::new(RevokePlan::new(r, context)))),
-                    AdminRoute::Restore => parse_restore_body(body)
-                        .map(|r| RunPlan::Restore(Box::new(RestorePlan::new(r)))),
-                }
+                admin_plan(route, body, PlanContext::new(&self.config, now_ms(now)))
             };
             AdminRun {
                 route,
@@ -864,15 +853,6 @@ pub mod edge {
     }
 
     impl Guard {
-        /// What a session deny-list entry's lifetime depends on (the Worker's inputs).
-        fn deny_ttl_inputs(&self) -> DenyTtlInputs {
-            DenyTtlInputs {
-                grace_seconds: self.config.bypass.grace_seconds,
-                max_token_lifetime_seconds: ASSUMED_MAX_TOKEN_LIFETIME_SECONDS,
-                clock_skew_ms: u64::try_from(self.config.clock_skew_ms).unwrap_or(0),
-            }
-        }
-
         /// The verification of src/worker/protect.rs. With `allow_async` it stops where the
         /// JWKS must be fetched or a signature checked on WebCrypto; without, it decides.
         fn prepare(&mut self, facts: &Facts, now: i64, allow_async: bool) -> Prepared {
@@ -1040,20 +1020,6 @@ pub mod edge {
         }
     }
 
-    enum RunPlan {
-        Revoke(Box<RevokePlan>),
-        Restore(Box<RestorePlan>),
-    }
-
-    impl RunPlan {
-        fn plan(&mut self) -> &mut dyn AdminPlan {
-            match self {
-                RunPlan::Revoke(plan) => plan.as_mut(),
-                RunPlan::Restore(plan) => plan.as_mut(),
-            }
-        }
-    }
-
     /// One admin operation (src/revocation.rs's plans), driven by the JavaScript side:
     /// `start()`, then `feed(outcome)` after performing each step, until a step is `done`;
     /// then `finish()` gives the answer.
@@ -1067,7 +1033,7 @@ pub mod edge {
     #[wasm_bindgen]
     pub struct AdminRun {
         route: AdminRoute,
-        plan: Result<RunPlan, AdminError>,
+        plan: Result<Box<dyn AdminPlan>, AdminError>,
         api_url: String,
         secret: Option<String>,
     }
@@ -1077,7 +1043,7 @@ pub mod edge {
         /// The first step.
         pub fn start(&mut self) -> String {
             let step = match &mut self.plan {
-                Ok(plan) => plan.plan().start(),
+                Ok(plan) => plan.start(),
                 Err(_) => AdminStep::Done,
             };
             self.step_json(step)
@@ -1094,7 +1060,7 @@ pub mod edge {
                 }),
             };
             let step = match &mut self.plan {
-                Ok(plan) => plan.plan().feed(outcome),
+                Ok(plan) => plan.feed(outcome),
                 Err(_) => AdminStep::Done,
             };
             self.step_json(step)
@@ -1113,20 +1079,8 @@ pub mod edge {
                 }
             };
             // The lines of src/worker/admin.rs, field for field.
-            let (status, body, event) = match plan {
-                RunPlan::Revoke(plan) => {
-                    let status = plan.response_status();
-                    let event =
-                        revocation::revoke_audit_event(plan.request(), plan.report(), status);
-                    (status, plan.response_body(), event)
-                }
-                RunPlan::Restore(plan) => {
-                    let status = plan.response_status();
-                    let event =
-                        revocation::restore_audit_event(plan.request(), plan.report(), status);
-                    (status, plan.response_body(), event)
-                }
-            };
+            let status = plan.response_status();
+            let (body, event) = (plan.response_body(), plan.audit_event(status));
             let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
             json!({ "respond": respond(status, &body, &[], Some(line(event, &request, now))) })
                 .to_string()
@@ -1147,7 +1101,7 @@ pub mod edge {
                         "long_message": "CLERK_SECRET_KEY is not set: the Backend API cannot be called",
                     }],
                 });
-                step = plan.plan().feed(StepOutcome::Api(ApiOutcome::Response {
+                step = plan.feed(StepOutcome::Api(ApiOutcome::Response {
                     status: 401,
                     body: body.to_string(),
                     retry_after: None,

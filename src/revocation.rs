@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::audit::{clean_text, AuditEvent, Level, MAX_TEXT_CHARS};
+use crate::config::Config;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -671,6 +672,18 @@ pub struct DenyTtlInputs {
     pub clock_skew_ms: u64,
 }
 
+impl DenyTtlInputs {
+    /// The inputs set by this configuration, with [`ASSUMED_MAX_TOKEN_LIFETIME_SECONDS`]:
+    /// the Worker and the JS route handlers size their entries alike.
+    pub fn for_config(config: &Config) -> Self {
+        DenyTtlInputs {
+            grace_seconds: config.bypass.grace_seconds,
+            max_token_lifetime_seconds: ASSUMED_MAX_TOKEN_LIFETIME_SECONDS,
+            clock_skew_ms: u64::try_from(config.clock_skew_ms).unwrap_or(0),
+        }
+    }
+}
+
 /// Expiration TTL of a session deny-list entry once Clerk has revoked the session.
 ///
 /// A revoked session mints no new tokens, so the entry only has to outlive the tokens minted
@@ -699,6 +712,28 @@ pub struct PlanContext {
     pub now_ms: u64,
     /// Inputs of [`session_deny_ttl_seconds`].
     pub ttl: DenyTtlInputs,
+}
+
+impl PlanContext {
+    /// The context of a call at `now_ms` under this configuration.
+    pub fn new(config: &Config, now_ms: i64) -> Self {
+        PlanContext {
+            now_ms: u64::try_from(now_ms).unwrap_or(0),
+            ttl: DenyTtlInputs::for_config(config),
+        }
+    }
+}
+
+/// Validates the body of a call to `route` and returns the plan that carries it out.
+pub fn admin_plan(
+    route: AdminRoute,
+    body: &[u8],
+    context: PlanContext,
+) -> Result<Box<dyn AdminPlan>, AdminError> {
+    Ok(match route {
+        AdminRoute::Revoke => Box::new(RevokePlan::new(parse_revoke_body(body)?, context)),
+        AdminRoute::Restore => Box::new(RestorePlan::new(parse_restore_body(body)?)),
+    })
 }
 
 /// The next thing the adapter must do for a plan.

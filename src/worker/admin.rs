@@ -24,9 +24,8 @@ use crate::audit::{AuditEvent, Level, RequestContext};
 use crate::clerk_api::ApiOutcome;
 use crate::config::{Config, Impact};
 use crate::revocation::{
-    check_admin_head, parse_restore_body, parse_revoke_body, AdminError, AdminPlan,
-    AdminRequestHead, AdminRoute, AdminStep, DenyTtlInputs, PlanContext, RestorePlan, RevokePlan,
-    StepOutcome, MAX_BODY_BYTES,
+    admin_plan, check_admin_head, AdminError, AdminPlan, AdminRequestHead, AdminRoute, AdminStep,
+    PlanContext, StepOutcome, MAX_BODY_BYTES,
 };
 
 use super::isolate::{self, IsolateState};
@@ -39,44 +38,23 @@ const MAX_STEPS: usize = 10_000;
 /// Longest storage error text kept in a report.
 const MAX_STORAGE_ERROR_CHARS: usize = 200;
 
-/// Handles `POST /__clerk/admin/revoke`.
-pub async fn revoke(
+/// Handles `POST /__clerk/admin/revoke` and `POST /__clerk/admin/restore`.
+pub async fn handle(
+    route: AdminRoute,
     req: Request,
     env: &Env,
     state: &IsolateState,
     request: &RequestContext,
     now: i64,
 ) -> Result<Response> {
-    let body = match admit(AdminRoute::Revoke, &req, state, request, now).await? {
+    let body = match admit(route, &req, state, request, now).await? {
         Admission::Body(body) => body,
         Admission::Answer(response) => return Ok(response),
     };
-    let parsed = match parse_revoke_body(&body) {
-        Ok(parsed) => parsed,
-        Err(error) => return invalid_request(AdminRoute::Revoke, &error, request, now),
-    };
-    let mut plan = RevokePlan::new(parsed, plan_context(&state.config, now));
-    run(&mut plan, env, state, request).await
-}
-
-/// Handles `POST /__clerk/admin/restore`.
-pub async fn restore(
-    req: Request,
-    env: &Env,
-    state: &IsolateState,
-    request: &RequestContext,
-    now: i64,
-) -> Result<Response> {
-    let body = match admit(AdminRoute::Restore, &req, state, request, now).await? {
-        Admission::Body(body) => body,
-        Admission::Answer(response) => return Ok(response),
-    };
-    let parsed = match parse_restore_body(&body) {
-        Ok(parsed) => parsed,
-        Err(error) => return invalid_request(AdminRoute::Restore, &error, request, now),
-    };
-    let mut plan = RestorePlan::new(parsed);
-    run(&mut plan, env, state, request).await
+    match admin_plan(route, &body, PlanContext::new(&state.config, now)) {
+        Ok(mut plan) => run(plan.as_mut(), env, state, request).await,
+        Err(error) => invalid_request(route, &error, request, now),
+    }
 }
 
 /// Runs a parsed plan to its end and answers with its report and one audit line.
@@ -312,18 +290,6 @@ fn storage_error(operation: &str, error: &::worker::Error) -> String {
         .chars()
         .take(MAX_STORAGE_ERROR_CHARS)
         .collect()
-}
-
-/// What the revoke plan needs from the configuration and the clock.
-fn plan_context(config: &Config, now: i64) -> PlanContext {
-    PlanContext {
-        now_ms: u64::try_from(now).unwrap_or(0),
-        ttl: DenyTtlInputs {
-            grace_seconds: config.bypass.grace_seconds,
-            max_token_lifetime_seconds: crate::revocation::ASSUMED_MAX_TOKEN_LIFETIME_SECONDS,
-            clock_skew_ms: u64::try_from(config.clock_skew_ms).unwrap_or(0),
-        },
-    }
 }
 
 /// The answer of a finished (or runaway) plan.

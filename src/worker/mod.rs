@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 use crate::audit::{AuditEvent, Level, RequestContext};
 use crate::decision::{route, Route};
 use crate::paths::decode_path;
+use crate::revocation::AdminRoute;
 
 /// The Worker entry point.
 #[event(fetch)]
@@ -36,8 +37,12 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         Route::Protected => protect::handle(req, &env, &state, &request, &path, now).await,
         Route::Public => protect::forward_public(req, &state).await,
         Route::Webhooks => webhooks::handle(req, &env, &state, &request, now).await,
-        Route::AdminRevoke => admin::revoke(req, &env, &state, &request, now).await,
-        Route::AdminRestore => admin::restore(req, &env, &state, &request, now).await,
+        Route::AdminRevoke => {
+            admin::handle(AdminRoute::Revoke, req, &env, &state, &request, now).await
+        }
+        Route::AdminRestore => {
+            admin::handle(AdminRoute::Restore, req, &env, &state, &request, now).await
+        }
         Route::ClerkNotFound => json_response(
             404,
             &json!({"error": "not-found", "message": "no such /__clerk route"}),

@@ -385,11 +385,7 @@ fn deny_value(event_type: &str, now: i64) -> String {
 /// `exp` plus the clock skew, and in `grace` mode for the grace window after that (counted
 /// even when grace is off: it can be switched on while the entry lives).
 fn session_deny_ttl(config: &Config) -> u64 {
-    session_deny_ttl_seconds(DenyTtlInputs {
-        grace_seconds: config.bypass.grace_seconds,
-        max_token_lifetime_seconds: crate::revocation::ASSUMED_MAX_TOKEN_LIFETIME_SECONDS,
-        clock_skew_ms: u64::try_from(config.clock_skew_ms).unwrap_or(0),
-    })
+    session_deny_ttl_seconds(DenyTtlInputs::for_config(config))
 }
 
 /// The user (and session) an event is about, for the audit line.
