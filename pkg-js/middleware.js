@@ -5,7 +5,7 @@
 // `next` (the package does not depend on it): a 200 with `x-middleware-next: 1`,
 // `x-middleware-override-headers: <every request header name after the change>` and one
 // `x-middleware-request-<name>: <value>` per header. Next then replaces the request's headers
-// with exactly that set, so a header missing from the list (every incoming `x-clerk-*`) is
+// with exactly that set, so a header missing from the list (every incoming `x-clerk-*` or `x_clerk_*`) is
 // removed. Refusals are ordinary responses: Next sends them to the client as they are.
 import {
   denyHit,
@@ -20,7 +20,9 @@ import {
 } from "./guard.js";
 import { verifyRsaCheck } from "./webcrypto.js";
 
-const IDENTITY_PREFIX = "x-clerk-";
+// src/decision.rs is_identity_header: `x-clerk-*`, and the `x_clerk_*` spellings that
+// CGI-style origins read as the same header.
+const IDENTITY_HEADER = /^x[-_]clerk[-_]/i;
 
 /**
  * The middleware response that lets the request through with its headers replaced: every
@@ -30,7 +32,7 @@ const IDENTITY_PREFIX = "x-clerk-";
 export function forwardResponse(requestHeaders, set = []) {
   const headers = new Headers(requestHeaders);
   const spoofed = [];
-  for (const name of headers.keys()) if (name.startsWith(IDENTITY_PREFIX)) spoofed.push(name);
+  for (const name of headers.keys()) if (IDENTITY_HEADER.test(name)) spoofed.push(name);
   const out = new Headers({ "x-middleware-next": "1" });
   if (spoofed.length === 0 && set.length === 0) return new Response(null, { headers: out });
   for (const name of spoofed) headers.delete(name);

@@ -74,8 +74,8 @@ impl BypassPolicy {
         }
         // A dot segment left after decoding (`/app/..%2Fadmin`) may name another path at
         // the origin than the one matched here: no bypass for it.
-        if PathPatterns::clerk_routes().matches(path)
-            || self.never.matches(path)
+        if PathPatterns::clerk_routes().matches_any_spelling(path)
+            || self.never.matches_any_spelling(path)
             || has_dot_segments(path)
         {
             return BypassMode::Off;

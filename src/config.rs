@@ -297,7 +297,9 @@ impl Config {
                         Impact::Auth,
                         "must be a whole number of milliseconds from 0 to 60000",
                     );
-                    DEFAULT_CLOCK_SKEW_MS
+                    // Used only by a bypass in force (everything else fails closed):
+                    // the strictest skew, never a guess that widens it.
+                    0
                 }
             },
         };
@@ -370,6 +372,26 @@ impl Config {
     /// Whether problems of this impact exist.
     pub fn has_problems(&self, impact: Impact) -> bool {
         self.problems.iter().any(|p| p.impact == impact)
+    }
+
+    /// Whether tokens can be verified although other token-checking variables may be
+    /// broken: a valid `CLERK_JWT_KEY`, or a JWKS source whose secret key and API URL were
+    /// both accepted (a rejected URL is never replaced by a guess here).
+    pub fn keys_usable(&self) -> bool {
+        match self.keys {
+            KeyConfig::Pem(_) => true,
+            KeyConfig::Jwks => !self
+                .problems
+                .iter()
+                .any(|p| matches!(p.variable, "CLERK_SECRET_KEY" | "CLERK_API_URL")),
+            KeyConfig::None => false,
+        }
+    }
+
+    /// Whether `ORIGIN_URL` is set but was rejected. Nothing may be forwarded then (public
+    /// and bypassed requests included): the request's own URL is not what was asked for.
+    pub fn origin_rejected(&self) -> bool {
+        self.problems.iter().any(|p| p.variable == "ORIGIN_URL")
     }
 
     /// What [`crate::token::find_session_token`] needs from the publishable key to pick the

@@ -31,11 +31,18 @@ pub const REASON_NO_TOKEN: &str = "session-token-and-uat-missing";
 pub const REASON_MISCONFIGURED: &str = "misconfigured";
 
 /// Whether an incoming header is one of ours and must be removed before forwarding, so a
-/// client can never claim an identity.
+/// client can never claim an identity. `x_clerk_*` spellings count too: CGI-style origins
+/// (Rack, WSGI, PHP) read `x_clerk_user_id` and `x-clerk-user-id` as the same
+/// `HTTP_X_CLERK_USER_ID`.
 pub fn is_identity_header(name: &str) -> bool {
-    name.as_bytes()
-        .get(..8)
-        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(b"x-clerk-"))
+    let Some([x, first, clerk @ .., last]) = name.as_bytes().get(..8) else {
+        return false;
+    };
+    let separator = |b: &u8| *b == b'-' || *b == b'_';
+    x.eq_ignore_ascii_case(&b'x')
+        && separator(first)
+        && clerk.eq_ignore_ascii_case(b"clerk")
+        && separator(last)
 }
 
 /// Which handler a request goes to.
@@ -72,10 +79,13 @@ pub fn route(config: &Config, path: &str) -> Route {
     }
 }
 
-/// Whether the adapter should verify the token at all: not while token checking is
-/// misconfigured (the answer is 500, or an open bypass, either way).
-pub fn needs_verification(config: &Config) -> bool {
+/// Whether the adapter should verify the token. Always while token checking is sound. While
+/// it is misconfigured, only where a bypass applies and the keys themselves are usable: the
+/// bypass still needs the identity (deny-list, identity headers, grace), and everything else
+/// is answered 500 without looking at the token.
+pub fn needs_verification(config: &Config, path: &str, now_ms: i64) -> bool {
     !config.has_problems(Impact::Auth)
+        || (config.keys_usable() && config.bypass.mode_for(path, now_ms) != BypassMode::Off)
 }
 
 /// A deny-list entry that matched the token's identity.
@@ -262,10 +272,16 @@ pub fn decide(
 ) -> Outcome {
     let bypass = config.bypass.mode_for(facts.path, now_ms);
     let identity = verification.identity();
-
-    if !needs_verification(config) && bypass != BypassMode::Open {
+    // Broken token checking fails closed, except for what a bypass in force lets through:
+    // that is when the bypass is needed.
+    let misconfigured = config.has_problems(Impact::Auth);
+    let fail_closed = || {
         let variables = config.auth_problems().map(|p| p.variable).collect();
-        return refuse(Decision::Misconfigured { variables }, identity);
+        refuse(Decision::Misconfigured { variables }, identity)
+    };
+
+    if misconfigured && bypass == BypassMode::Off {
+        return fail_closed();
     }
     if let Some(hit) = deny_hit {
         // Deny-listed identities are refused in every mode, bypass included: revoking a
@@ -275,6 +291,10 @@ pub fn decide(
     match (verification, bypass) {
         (Verification::Verified(claims), BypassMode::Open) => {
             bypassed(config, BypassMode::Open, Some(claims.clone()))
+        }
+        // Not `signed-in`: with the configuration broken only the bypass lets it through.
+        (Verification::Verified(claims), BypassMode::Grace) if misconfigured => {
+            bypassed(config, BypassMode::Grace, Some(claims.clone()))
         }
         (Verification::Verified(claims), _) => {
             let audit = config.audit_allowed.then(|| {
@@ -299,6 +319,7 @@ pub fn decide(
             bypassed(config, BypassMode::Grace, Some(claims.clone()))
         }
         (_, BypassMode::Open) => bypassed(config, BypassMode::Open, None),
+        _ if misconfigured => fail_closed(),
         (Verification::NoToken, _) => signed_out(config, facts, REASON_NO_TOKEN, None),
         (Verification::Rejected { error, signed }, _) => {
             signed_out(config, facts, error.code(), signed.as_ref())

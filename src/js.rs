@@ -863,7 +863,7 @@ pub mod edge {
                 tokens,
                 pending,
             } = self;
-            if !needs_verification(config) {
+            if !needs_verification(config, &facts.path, now) {
                 return Prepared::Ready(Verification::NoToken);
             }
             let cookies = config.cookie_context(now);

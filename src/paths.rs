@@ -88,6 +88,30 @@ impl PathPatterns {
         self.0.is_empty()
     }
 
+    /// [`Self::matches`] for deny-lists (`CLERK_NEVER_BYPASS_PATHS`): also true when any
+    /// other spelling of `path` that an origin may treat as the same path matches
+    /// (`//admin`, `/ADMIN`, `/admin;x`, `/%61dmin/%ff`, `/billing/` for `/billing`).
+    pub fn matches_any_spelling(&self, path: &str) -> bool {
+        if self.is_empty() {
+            return false;
+        }
+        if self.matches(path) {
+            return true;
+        }
+        let loose = Self(
+            self.0
+                .iter()
+                .map(|p| match p {
+                    PathPattern::Exact(exact) => PathPattern::Exact(loose_form(exact)),
+                    PathPattern::Prefix(prefix) => {
+                        PathPattern::Prefix(loose_form(prefix).trim_end_matches('/').to_owned())
+                    }
+                })
+                .collect(),
+        );
+        loose.matches(&loose_form(path))
+    }
+
     /// Whether `path` (already percent-decoded, see [`decode_path`]) matches any pattern.
     pub fn matches(&self, path: &str) -> bool {
         self.0.iter().any(|p| match p {
@@ -114,11 +138,16 @@ pub fn has_dot_segments(path: &str) -> bool {
 }
 
 /// Percent-decodes a URL path for matching. Invalid escapes and non-UTF-8 results keep the
-/// raw path: matching then fails closed (a protected path stays protected).
+/// raw path: allow-lists (public paths, bypass scope) then fail closed; deny-lists use
+/// [`PathPatterns::matches_any_spelling`], which does not depend on this.
 pub fn decode_path(raw: &str) -> String {
     if !raw.contains('%') {
         return raw.to_owned();
     }
+    String::from_utf8(percent_decode(raw)).unwrap_or_else(|_| raw.to_owned())
+}
+
+fn percent_decode(raw: &str) -> Vec<u8> {
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -136,7 +165,34 @@ pub fn decode_path(raw: &str) -> String {
         out.push(b);
         i += 1;
     }
-    String::from_utf8(out).unwrap_or_else(|_| raw.to_owned())
+    out
+}
+
+/// The spelling-insensitive form of a path, for deny-lists: every origin normalises some of
+/// these away (percent escapes, even inside invalid UTF-8 or encoded twice; `\` for `/`;
+/// `;params`; repeated slashes; case; a trailing slash), so a never-bypass rule must see
+/// through all of them.
+fn loose_form(path: &str) -> String {
+    let mut decoded = path.to_owned();
+    // Bounded: each round only shortens the text or leaves it as it was.
+    for _ in 0..3 {
+        if !decoded.contains('%') {
+            break;
+        }
+        decoded = String::from_utf8_lossy(&percent_decode(&decoded)).into_owned();
+    }
+    let mut out = String::with_capacity(decoded.len());
+    for segment in decoded.replace('\\', "/").split('/') {
+        let segment = segment.split(';').next().unwrap_or("");
+        if !segment.is_empty() {
+            out.push('/');
+            out.push_str(&segment.to_ascii_lowercase());
+        }
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -155,6 +211,43 @@ mod tests {
         assert!(!p.matches("/publicity"));
         assert!(p.matches("/a/b/c"));
         assert!(!p.matches("/a"));
+    }
+
+    #[test]
+    fn deny_lists_see_through_every_spelling_an_origin_may_normalise() {
+        let never = PathPatterns::parse("/admin/*,/billing").unwrap();
+        for path in [
+            "/admin",
+            "/admin/x",
+            "//admin/x",
+            "/ADMIN/x",
+            "/Billing",
+            "/billing/",
+            "/billing//",
+            "/admin;jsessionid=1/x",
+            "/%61dmin/x%ff",
+            "/%2561dmin/x",
+            "/%2Fadmin/x",
+            "/%5Cadmin/x",
+            "\\admin\\x",
+        ] {
+            let decoded = decode_path(path);
+            assert!(never.matches_any_spelling(&decoded), "{path:?}");
+        }
+        for path in [
+            "/administrator",
+            "/app/admin",
+            "/billing-info",
+            "/",
+            "",
+            "/%ff",
+        ] {
+            assert!(!never.matches_any_spelling(&decode_path(path)), "{path:?}");
+        }
+        assert!(!PathPatterns::default().matches_any_spelling("/admin"));
+        assert!(PathPatterns::parse("/*")
+            .unwrap()
+            .matches_any_spelling("//x"));
     }
 
     #[test]

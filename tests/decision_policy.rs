@@ -305,13 +305,18 @@ fn expected(mode: &str, bypass_applies: bool, state: TokenState, misconfigured: 
         "grace" if bypass_applies => "grace",
         _ => "off",
     };
-    if misconfigured && mode != "open" {
+    // Broken token checking: 500, except for what a bypass in force lets through.
+    if misconfigured && mode == "off" {
         return Expect::Misconfigured;
     }
     let signed_out = |reason, identified| Expect::SignedOut { reason, identified };
     match (state, mode) {
         (TokenState::DenyListedSession, _) => signed_out("session-revoked", true),
         (TokenState::DenyListedUser, _) => signed_out("user-revoked", true),
+        (TokenState::Valid, _) if misconfigured => Expect::Bypassed {
+            mode,
+            identified: true,
+        },
         (TokenState::Valid, _) => Expect::SignedIn,
         (TokenState::ExpiredWithinGrace, "grace") => Expect::Bypassed {
             mode: "grace",
@@ -321,6 +326,7 @@ fn expected(mode: &str, bypass_applies: bool, state: TokenState, misconfigured: 
             mode: "open",
             identified: false,
         },
+        _ if misconfigured => Expect::Misconfigured,
         (TokenState::None, _) => signed_out("session-token-and-uat-missing", false),
         (TokenState::ExpiredWithinGrace | TokenState::ExpiredBeyondGrace, _) => {
             signed_out("token-expired", true)
@@ -357,7 +363,7 @@ fn bypass_policy_table() {
                     }
                     let config = Config::from_pairs(&vars);
                     assert!(config.problems.is_empty(), "{:?}", config.problems);
-                    assert!(needs_verification(&config));
+                    assert!(needs_verification(&config, "/x", NOW_MS));
                     let until_formatted = until.map(|_| FUTURE_FORMATTED);
                     for path in ["/app/x", "/other", "/admin/panel", "/%61dmin/panel"] {
                         let decoded = decode_path(path);
@@ -544,7 +550,7 @@ fn bypass_expiry_is_exclusive_and_broken_bypass_variables_keep_it_off() {
             (name, value),
         ]);
         assert_eq!(config.bypass.mode, BypassMode::Off, "{name}");
-        assert!(needs_verification(&config), "{name}");
+        assert!(needs_verification(&config, "/x", NOW_MS), "{name}");
         let out = decide(&config, &api("/x"), &Verification::NoToken, None, NOW_MS);
         assert_eq!(
             out.decision,
@@ -597,7 +603,7 @@ fn misconfiguration_table() {
                 }
                 // No key at all.
                 let config = Config::from_pairs(&vars);
-                assert!(!needs_verification(&config));
+                assert!(!needs_verification(&config, "/app/x", NOW_MS));
                 for path in ["/app/x", "/other", "/admin/panel"] {
                     let in_scope = scope.is_none() || path.starts_with("/app/");
                     let applies = mode != "false"
@@ -629,6 +635,73 @@ fn misconfiguration_table() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(checked, 3 * 2 * 3 * 3);
+}
+
+/// A bypass in force keeps working while another token-checking variable is broken, with
+/// everything the keys still allow: identity headers, the deny-list and grace. What the
+/// bypass does not let through fails closed.
+#[test]
+fn bypass_with_broken_token_checking_keeps_identity_and_deny_list() {
+    let key = pem();
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for broken in [
+        ("CLERK_CLOCK_SKEW_MS", "lots"),
+        ("CLERK_AUDIT_ALLOWED", "yes"),
+        ("ORIGIN_URL", "origin.internal"),
+    ] {
+        for mode in ["false", "true", "grace"] {
+            let config = Config::from_pairs(&[
+                ("CLERK_JWT_KEY", &key),
+                ("CLERK_EMERGENCY_BYPASS", mode),
+                ("CLERK_EMERGENCY_BYPASS_REASON", REASON),
+                ("CLERK_NEVER_BYPASS_PATHS", "/admin/*"),
+                broken,
+            ]);
+            assert_eq!(
+                config
+                    .auth_problems()
+                    .map(|p| p.variable)
+                    .collect::<Vec<_>>(),
+                vec![broken.0]
+            );
+            for path in ["/app/x", "/admin/panel"] {
+                let applies = mode != "false" && path == "/app/x";
+                assert_eq!(needs_verification(&config, path, NOW_MS), applies);
+                for state in STATES {
+                    let (verification, deny_hit) = facts_of(state);
+                    let out = decide(&config, &api(path), &verification, deny_hit, NOW_MS);
+                    let expect = expected(mode, applies, state, true);
+                    if let Err(e) = check(&out, &expect, None, false) {
+                        failures.push(format!("{broken:?} mode={mode} {path} {state:?}: {e}"));
+                    }
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(checked, 3 * 3 * 2 * STATES.len());
+
+    // A broken skew is replaced by the strictest one, never by a guess that widens it.
+    let config = Config::from_pairs(&[("CLERK_JWT_KEY", &key), ("CLERK_CLOCK_SKEW_MS", "lots")]);
+    assert_eq!(config.clock_skew_ms, 0);
+    // Keys that cannot be used: nothing to verify, so grace fails closed and open passes
+    // without identity.
+    for (name, value) in [
+        ("CLERK_SECRET_KEY", "pk_test_wrong"),
+        ("CLERK_API_URL", "nope"),
+    ] {
+        // The first pair of a name wins.
+        let config = Config::from_pairs(&[
+            (name, value),
+            ("CLERK_SECRET_KEY", "sk_test_x"),
+            ("CLERK_EMERGENCY_BYPASS", "grace"),
+            ("CLERK_AUDIT_ALLOWED", "yes"),
+        ]);
+        assert!(!config.keys_usable(), "{name}");
+        assert!(!needs_verification(&config, "/app/x", NOW_MS), "{name}");
+    }
 }
 
 #[test]
@@ -1013,7 +1086,11 @@ fn identity_headers_are_recognised_in_any_case() {
         ("x-clerk-", true),
         ("x-clerk", false),
         ("x-clerkx-user-id", false),
-        ("x-clerk_user_id", false),
+        ("x-clerk_user_id", true),
+        ("x_clerk_user_id", true),
+        ("X_Clerk-Org-Role", true),
+        ("x_clerk", false),
+        ("x.clerk-user-id", false),
         ("clerk-user-id", false),
         ("authorization", false),
         ("cookie", false),
@@ -1023,7 +1100,7 @@ fn identity_headers_are_recognised_in_any_case() {
         assert_eq!(is_identity_header(name), ours, "{name:?}");
         checked += 1;
     }
-    assert_eq!(checked, 15);
+    assert_eq!(checked, 19);
     // Every header the guard sets is one the guard strips.
     let d = Decision::Forward {
         status: AuthStatus::SignedIn,

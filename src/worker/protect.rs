@@ -9,7 +9,7 @@ use wasm_bindgen::JsValue;
 use crate::audit::{AuditEvent, Level, RequestContext};
 use crate::bypass::BypassMode;
 use crate::config::{Config, KeyConfig};
-use crate::decision::{decide, is_identity_header, needs_verification, RequestFacts};
+use crate::decision::{decide, is_identity_header, needs_verification, Decision, RequestFacts};
 use crate::keys::FetchDecision;
 use crate::token::{
     begin_cached, cached_outcome, complete_cached, decode, find_session_token, ClaimRules,
@@ -29,7 +29,7 @@ pub async fn handle(
     now: i64,
 ) -> Result<Response> {
     let config = &state.config;
-    let verification = if needs_verification(config) {
+    let verification = if needs_verification(config, path, now) {
         verify(&req, state, request, now).await
     } else {
         Verification::NoToken
@@ -238,6 +238,15 @@ async fn forward(
     config: &Config,
     set: &[(&'static str, String)],
 ) -> Result<Response> {
+    if config.origin_rejected() {
+        let refusal = Decision::Misconfigured {
+            variables: vec!["ORIGIN_URL"],
+        }
+        .refusal();
+        if let Some(refusal) = refusal {
+            return json_response(refusal.status, &refusal.body);
+        }
+    }
     let url = RequestUrl::of(&req);
     let target = match &config.origin_url {
         Some(origin) => format!("{origin}{}", url.path_and_query()),
