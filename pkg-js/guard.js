@@ -32,7 +32,11 @@ export function guardState(env) {
     const picked = {};
     for (const name of Object.keys(source)) {
       const value = source[name];
-      if (CONFIG_NAME.test(name) && typeof value === "string") picked[name] = value;
+      // Numbers and booleans (a config object written by hand) count as the text they
+      // spell; dropping them would turn a bypass or a pause off without a word.
+      if (!CONFIG_NAME.test(name)) continue;
+      if (typeof value === "string") picked[name] = value;
+      else if (typeof value === "number" || typeof value === "boolean") picked[name] = String(value);
     }
     const guard = new Guard(JSON.stringify(picked));
     for (const line of JSON.parse(guard.configProblems(Date.now()))) console.log(line);
@@ -65,8 +69,10 @@ function randomId() {
  */
 export function requestFacts(req, url = new URL(req.url)) {
   const h = req.headers;
+  // The Worker's order (src/worker/mod.rs request_context), then Vercel's headers.
   const forwarded = h.get("x-forwarded-for");
-  const ip = (forwarded ? forwarded.split(",")[0].trim() : "") || h.get("x-real-ip") || "";
+  const ip =
+    h.get("cf-connecting-ip") || (forwarded ? forwarded.split(",")[0].trim() : "") || h.get("x-real-ip") || "";
   return JSON.stringify({
     method: req.method,
     path: url.pathname,
@@ -75,7 +81,7 @@ export function requestFacts(req, url = new URL(req.url)) {
     cookie: h.get("cookie"),
     sec_fetch_dest: h.get("sec-fetch-dest"),
     accept: h.get("accept"),
-    request_id: h.get("x-vercel-id") || h.get("cf-ray") || randomId(),
+    request_id: h.get("cf-ray") || h.get("x-vercel-id") || randomId(),
     ip,
     user_agent: h.get("user-agent") || "",
   });

@@ -279,7 +279,14 @@ impl Config {
                     .collect()
             })
             .unwrap_or_default();
-        if authorized_parties.iter().any(|o| !is_http_url(o)) {
+        if p.get("CLERK_AUTHORIZED_PARTIES").is_some() && authorized_parties.is_empty() {
+            // `,` must not silently turn the azp check off.
+            p.reject(
+                "CLERK_AUTHORIZED_PARTIES",
+                Impact::Auth,
+                "lists no origin: set origins such as https://app.example.com, or unset it",
+            );
+        } else if authorized_parties.iter().any(|o| !is_http_url(o)) {
             p.reject(
                 "CLERK_AUTHORIZED_PARTIES",
                 Impact::Auth,

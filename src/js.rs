@@ -431,7 +431,7 @@ pub mod edge {
                             self.tokens.clear();
                             return json!({ "audit": null }).to_string();
                         }
-                        Err(e) => (TokenError::JwkRemoteInvalid, format!("GET /v1/jwks: {e}")),
+                        Err(e) => (e.jwks_reason(), format!("GET /v1/jwks: {e}")),
                     }
                 }
                 ApiOutcome::Response { status, .. } => (
@@ -644,7 +644,7 @@ pub mod edge {
                 created_at: u64::try_from(now).unwrap_or(0),
             }
             .to_json();
-            let session_ttl = session_deny_ttl_seconds(DenyTtlInputs::for_config(&self.config));
+            let session_ttl = session_deny_ttl_seconds(DenyTtlInputs::WORST_CASE);
             let mut writes = Vec::new();
             let mut names = Vec::new();
             for effect in effects(&event) {
@@ -837,7 +837,7 @@ pub mod edge {
             let plan = if too_large {
                 Err(AdminError::BodyTooLarge)
             } else {
-                admin_plan(route, body, PlanContext::new(&self.config, now_ms(now)))
+                admin_plan(route, body, PlanContext::new(now_ms(now)))
             };
             AdminRun {
                 route,

@@ -57,6 +57,27 @@ struct Options {
     settings: Option<String>,
 }
 
+/// `authorizedParties` as `@clerk/backend` applies it. Falsy values and `[]` turn the check
+/// off. In an array, an entry that is not a string (`[process.env.UNSET]`) can never equal
+/// an `azp` but still makes the check required. A lone string is one party (Clerk would
+/// match substrings of it; exact is the safe reading). Anything else (a `Set`, an object)
+/// makes Clerk throw, so it matches no `azp` at all.
+fn authorized_parties(value: &Value) -> Vec<String> {
+    // Never an `azp`: Clerk sets `azp` to an origin.
+    const MATCHES_NOTHING: &str = "{}";
+    match value {
+        Value::Null | Value::Bool(false) => Vec::new(),
+        Value::Number(n) if n.as_f64() == Some(0.0) => Vec::new(),
+        Value::String(s) if s.is_empty() => Vec::new(),
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .map(|item| item.as_str().unwrap_or(MATCHES_NOTHING).to_owned())
+            .collect(),
+        _ => vec![MATCHES_NOTHING.to_owned()],
+    }
+}
+
 impl Options {
     /// Parses the options JSON as `verifySessionTokenJson` does.
     fn parse(options_json: &str) -> Self {
@@ -72,13 +93,7 @@ impl Options {
         };
         let authorized_parties = options
             .get("authorizedParties")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
+            .map(authorized_parties)
             .unwrap_or_default();
         // As `@clerk/backend`: a finite number is used as given, anything else is the default.
         let clock_skew_ms = options

@@ -24,6 +24,8 @@ use rsa::traits::PublicKeyParts;
 use rsa::BigUint;
 use serde_json::Value;
 
+use crate::token::TokenError;
+
 /// How long fetched keys are trusted before a refresh, as `@clerk/backend` (5 minutes).
 pub const JWKS_TTL_MS: i64 = 5 * 60 * 1000;
 /// Minimum time between two fetches. A flood of tokens with random `kid`s must not become a
@@ -86,6 +88,17 @@ impl fmt::Display for KeyError {
 
 impl std::error::Error for KeyError {}
 
+impl KeyError {
+    /// The reason code of a JWKS answer refused for this error, as `@clerk/backend`: a key
+    /// set with no keys "failed to load"; one it cannot use is invalid.
+    pub fn jwks_reason(&self) -> TokenError {
+        match self {
+            Self::EmptyJwks => TokenError::JwkRemoteFailedToLoad,
+            _ => TokenError::JwkRemoteInvalid,
+        }
+    }
+}
+
 impl VerifyingKey {
     /// The key id, when the key came from a JWKS.
     pub fn kid(&self) -> Option<&str> {
@@ -134,7 +147,8 @@ pub fn parse_pem(pem: &str) -> Result<VerifyingKey, KeyError> {
     let unescaped = pem.trim().replace("\\n", "\n").replace("\r\n", "\n");
     let body: String = unescaped
         .lines()
-        .filter(|l| !l.starts_with("-----"))
+        // Secret stores and YAML often indent the lines.
+        .filter(|l| !l.trim_start().starts_with("-----"))
         .flat_map(|l| l.chars().filter(|c| !c.is_whitespace()))
         .collect();
     let der = STANDARD.decode(body).map_err(|_| KeyError::InvalidPem)?;

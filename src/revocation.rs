@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::audit::{clean_text, AuditEvent, Level, MAX_TEXT_CHARS};
-use crate::config::Config;
+use crate::config::{MAX_CLOCK_SKEW_MS, MAX_GRACE_SECONDS};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -673,15 +673,15 @@ pub struct DenyTtlInputs {
 }
 
 impl DenyTtlInputs {
-    /// The inputs set by this configuration, with [`ASSUMED_MAX_TOKEN_LIFETIME_SECONDS`]:
-    /// the Worker and the JS route handlers size their entries alike.
-    pub fn for_config(config: &Config) -> Self {
-        DenyTtlInputs {
-            grace_seconds: config.bypass.grace_seconds,
-            max_token_lifetime_seconds: ASSUMED_MAX_TOKEN_LIFETIME_SECONDS,
-            clock_skew_ms: u64::try_from(config.clock_skew_ms).unwrap_or(0),
-        }
-    }
+    /// The inputs every entry is sized with: the largest grace window and clock skew the
+    /// configuration accepts, because either can be raised while the entry lives (an
+    /// operator turning on `grace` with a long window mid-incident must not let an ended
+    /// session back in), and [`ASSUMED_MAX_TOKEN_LIFETIME_SECONDS`].
+    pub const WORST_CASE: Self = DenyTtlInputs {
+        grace_seconds: MAX_GRACE_SECONDS,
+        max_token_lifetime_seconds: ASSUMED_MAX_TOKEN_LIFETIME_SECONDS,
+        clock_skew_ms: MAX_CLOCK_SKEW_MS.unsigned_abs(),
+    };
 }
 
 /// Expiration TTL of a session deny-list entry once Clerk has revoked the session.
@@ -715,11 +715,11 @@ pub struct PlanContext {
 }
 
 impl PlanContext {
-    /// The context of a call at `now_ms` under this configuration.
-    pub fn new(config: &Config, now_ms: i64) -> Self {
+    /// The context of a call at `now_ms`.
+    pub fn new(now_ms: i64) -> Self {
         PlanContext {
             now_ms: u64::try_from(now_ms).unwrap_or(0),
-            ttl: DenyTtlInputs::for_config(config),
+            ttl: DenyTtlInputs::WORST_CASE,
         }
     }
 }

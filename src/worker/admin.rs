@@ -51,7 +51,7 @@ pub async fn handle(
         Admission::Body(body) => body,
         Admission::Answer(response) => return Ok(response),
     };
-    match admin_plan(route, &body, PlanContext::new(&state.config, now)) {
+    match admin_plan(route, &body, PlanContext::new(now)) {
         Ok(mut plan) => run(plan.as_mut(), env, state, request).await,
         Err(error) => invalid_request(route, &error, request, now),
     }

@@ -28,7 +28,7 @@ impl JwksProblem {
     /// The token error a request gets when no key is available at all.
     pub fn code_error(&self) -> TokenError {
         match self {
-            Self::Invalid(_) => TokenError::JwkRemoteInvalid,
+            Self::Invalid(error) => error.jwks_reason(),
             Self::NoSecretKey | Self::Unavailable(_) => TokenError::JwkRemoteFailedToLoad,
         }
     }

@@ -8,8 +8,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use ::worker::Env;
+use wasm_bindgen::JsValue;
 
-use crate::audit::{AuditEvent, Level};
+use crate::audit::{AuditEvent, Level, RequestContext};
 use crate::config::Config;
 use crate::keys::JwksCache;
 use crate::verified_cache::VerifiedTokenCache;
@@ -32,8 +33,9 @@ thread_local! {
     static STATE: RefCell<Option<Rc<IsolateState>>> = const { RefCell::new(None) };
 }
 
-/// The isolate state, parsing the configuration (and logging its problems) on first use.
-pub fn state(env: &Env, now_ms: i64) -> Rc<IsolateState> {
+/// The isolate state, parsing the configuration (and logging its problems, with the fields
+/// of the request that made the isolate read it) on first use.
+pub fn state(env: &Env, request: &RequestContext, now_ms: i64) -> Rc<IsolateState> {
     if let Some(state) = STATE.with(|s| s.borrow().clone()) {
         return state;
     }
@@ -43,7 +45,7 @@ pub fn state(env: &Env, now_ms: i64) -> Rc<IsolateState> {
             &AuditEvent::new(Level::Error, "config.invalid")
                 .text("variable", problem.variable)
                 .text("problem", &problem.problem),
-            None,
+            Some(request),
             now_ms,
         );
     }
@@ -57,12 +59,26 @@ pub fn state(env: &Env, now_ms: i64) -> Rc<IsolateState> {
     state
 }
 
-/// A `[vars]` value or a secret, as a string.
+/// A `[vars]` value or a secret, as text. `wrangler.toml` hands unquoted values
+/// (`CLERK_EMERGENCY_BYPASS = true`, `CLERK_CLOCK_SKEW_MS = 10000`) over as booleans and
+/// numbers, which `Env::var` refuses: dropping them would turn a bypass or a pause off
+/// without a word, so they are read as the text they were written as. Anything else (an
+/// object, an array) is kept as a value the parser refuses by name.
 fn read_var(env: &Env, name: &str) -> Option<String> {
-    env.var(name)
-        .map(|v| v.to_string())
-        .or_else(|_| env.secret(name).map(|s| s.to_string()))
-        .ok()
+    let value = js_sys::Reflect::get(env.as_ref(), &JsValue::from_str(name)).ok()?;
+    if value.is_undefined() || value.is_null() {
+        return None;
+    }
+    if let Some(text) = value.as_string() {
+        return Some(text);
+    }
+    if let Some(flag) = value.as_bool() {
+        return Some(flag.to_string());
+    }
+    if let Some(number) = value.as_f64() {
+        return Some(number.to_string());
+    }
+    Some("[not a string]".to_owned())
 }
 
 /// The current time in Unix milliseconds.

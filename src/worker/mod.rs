@@ -30,7 +30,7 @@ use crate::revocation::AdminRoute;
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let now = isolate::now_ms();
     let request = request_context(&req);
-    let state = isolate::state(&env, now);
+    let state = isolate::state(&env, &request, now);
     let path = decode_path(RequestUrl::of(&req).path());
     let outcome = match route(&state.config, &path) {
         Route::Health => health::handle(&req, &state, now),

@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
 
 use crate::audit::{AuditEvent, Level, RequestContext};
-use crate::config::{Config, Impact};
+use crate::config::Impact;
 use crate::revocation::{session_deny_ttl_seconds, DenyEntry, DenySource, DenyTtlInputs};
 use crate::webhook::{
     effects, verify_webhook, ClerkEvent, PayloadProblem, UserRecord, WebhookEffect, WebhookError,
@@ -168,7 +168,7 @@ pub async fn handle(
         event_type: verified.event_type.as_deref().unwrap_or_default(),
     };
 
-    match process(env, state, config, &event, &delivery, now).await {
+    match process(env, state, &event, &delivery, now).await {
         Ok(Processed::Duplicate) => {
             emit(
                 &delivery
@@ -265,7 +265,6 @@ struct Failure<'a> {
 async fn process(
     env: &Env,
     state: &IsolateState,
-    config: &Config,
     event: &ClerkEvent,
     delivery: &Delivery<'_>,
     now: i64,
@@ -289,7 +288,7 @@ async fn process(
             }
             WebhookEffect::DenySession { session_id, .. } => {
                 let value = deny_value(delivery.event_type, now);
-                let ttl = Some(session_deny_ttl(config));
+                let ttl = Some(session_deny_ttl_seconds(DenyTtlInputs::WORST_CASE));
                 denylist::put(
                     env,
                     state,
@@ -378,14 +377,6 @@ fn deny_value(event_type: &str, now: i64) -> String {
         created_at: u64::try_from(now).unwrap_or(0),
     }
     .to_json()
-}
-
-/// How long a session entry lives: Clerk has already ended the session, so no new token is
-/// minted; the entry has to outlive the last token minted before, which passes until its
-/// `exp` plus the clock skew, and in `grace` mode for the grace window after that (counted
-/// even when grace is off: it can be switched on while the entry lives).
-fn session_deny_ttl(config: &Config) -> u64 {
-    session_deny_ttl_seconds(DenyTtlInputs::for_config(config))
 }
 
 /// The user (and session) an event is about, for the audit line.
