@@ -496,7 +496,6 @@ pub struct PendingSignature {
     key: VerifyingKey,
     signing_input_len: usize,
     signature: Vec<u8>,
-    payload: Value,
     /// [`VerifiedTokenCache::generation`] at the start: an asynchronous check that outlives
     /// a cache clear (a JWKS refresh) answers its own request but is not recorded.
     generation: u64,
@@ -589,7 +588,9 @@ pub fn begin_cached(
         key: key.clone(),
         signing_input_len: decoded.signing_input.len(),
         signature: decoded.signature,
-        payload: decoded.payload,
+        // No payload: it is parsed again once the signature holds, so a flood of forged
+        // tokens waiting on WebCrypto keeps only their text (a 16 KB payload can parse to
+        // hundreds of KB).
         generation: cache.generation(),
     })
 }
@@ -625,20 +626,29 @@ pub fn complete_cached(
             signed: None,
         };
     }
-    let exp_ms = pending
-        .payload
+    // It decoded in `begin_cached`; Null (refused by the claim checks) cannot happen.
+    let payload = decode(&pending.token).map_or(Value::Null, |decoded| decoded.payload);
+    let exp_ms = payload
         .get("exp")
         .and_then(Value::as_f64)
         .and_then(js_date_ms)
         .map_or(rules.now_ms, |ms| ms as i64);
-    let payload = std::rc::Rc::new(pending.payload);
+    let payload = std::rc::Rc::new(payload);
     let outcome = claims_verification(&payload, rules);
     if record {
+        // Kept past the last moment it can pass, and at least as long as a refusal: a stale
+        // `__session` cookie sent again and again costs a lookup, not an RSA check (every
+        // hit still runs the time checks against the current clock).
+        let keep_until_ms = exp_ms.saturating_add(keep_after_exp_ms).max(
+            rules
+                .now_ms
+                .saturating_add(crate::verified_cache::REFUSAL_TTL_MS),
+        );
         cache.insert(
             &pending.token,
             pending.settings,
             SignatureCheck::Valid(payload),
-            exp_ms.saturating_add(keep_after_exp_ms),
+            keep_until_ms,
             rules.now_ms,
         );
     }

@@ -18,6 +18,10 @@ use crate::token::TokenError;
 
 /// Default number of entries (about 1-2 KB each: the token and its payload).
 pub const DEFAULT_CAPACITY: usize = 4096;
+/// Most bytes the entries may weigh (see [`entry_weight`]). Refused entries need no valid
+/// signature, so without this a stream of distinct 16 KB junk tokens would hold 64 MB in
+/// an isolate whose wasm memory never shrinks.
+pub const MAX_BYTES: usize = 8 * 1024 * 1024;
 /// How long a refused signature is remembered: repeats of one forged token then cost a
 /// lookup instead of an RSA operation.
 pub const REFUSAL_TTL_MS: i64 = 60_000;
@@ -48,6 +52,8 @@ pub struct VerifiedTokenCache {
     /// Insertion order, for evicting the oldest.
     order: VecDeque<(u32, Rc<str>)>,
     len: usize,
+    /// Sum of [`entry_weight`] over the entries.
+    bytes: usize,
     settings: Vec<String>,
     capacity: usize,
     /// Bumped by [`Self::clear`]: a signature check started before a clear must not be
@@ -68,6 +74,7 @@ impl VerifiedTokenCache {
             entries: HashMap::new(),
             order: VecDeque::new(),
             len: 0,
+            bytes: 0,
             settings: Vec::new(),
             capacity: capacity.max(1),
             generation: 0,
@@ -109,8 +116,9 @@ impl VerifiedTokenCache {
         if keep_until_ms < now_ms {
             return;
         }
-        if self.len >= self.capacity {
-            self.evict(now_ms);
+        let weight = entry_weight(token);
+        if self.len >= self.capacity || self.bytes.saturating_add(weight) > MAX_BYTES {
+            self.evict(now_ms, weight);
         }
         let token: Rc<str> = Rc::from(token);
         let entry = Entry {
@@ -120,6 +128,7 @@ impl VerifiedTokenCache {
         let by_token = self.entries.entry(settings).or_default();
         if by_token.insert(token.clone(), entry).is_none() {
             self.len += 1;
+            self.bytes = self.bytes.saturating_add(weight);
             self.order.push_back((settings, token));
         }
     }
@@ -130,6 +139,7 @@ impl VerifiedTokenCache {
         self.order.clear();
         self.settings.clear();
         self.len = 0;
+        self.bytes = 0;
         self.generation = self.generation.wrapping_add(1);
     }
 
@@ -150,24 +160,43 @@ impl VerifiedTokenCache {
         self.len == 0
     }
 
-    fn evict(&mut self, now_ms: i64) {
+    /// Makes room for one entry of `incoming` weight: expired entries first, then the
+    /// oldest, a quarter of the capacity (or of the byte budget) at a time so that eviction
+    /// cost is amortised.
+    fn evict(&mut self, now_ms: i64, incoming: usize) {
         for by_token in self.entries.values_mut() {
             by_token.retain(|_, e| e.keep_until_ms >= now_ms);
         }
         // A live token is shared by its map key and its `order` entry: once the map dropped
         // it, only the `order` entry is left. No rehashing of every token (about 1 KB each).
         self.order.retain(|(_, t)| Rc::strong_count(t) > 1);
-        // Still full: drop the oldest quarter at once, so eviction cost is amortised.
-        if self.order.len() >= self.capacity {
-            let drop = (self.capacity / 4).max(1).min(self.order.len());
-            for (s, t) in self.order.drain(..drop) {
+        self.bytes = self.order.iter().map(|(_, t)| entry_weight(t)).sum();
+        let full = |cache: &Self| {
+            cache.order.len() >= cache.capacity || cache.bytes.saturating_add(incoming) > MAX_BYTES
+        };
+        if full(self) {
+            let count_target = self.capacity - (self.capacity / 4).max(1);
+            let byte_target = MAX_BYTES - MAX_BYTES / 4;
+            while let Some((s, t)) = self.order.pop_front() {
                 if let Some(m) = self.entries.get_mut(&s) {
                     m.remove(&t);
+                }
+                self.bytes = self.bytes.saturating_sub(entry_weight(&t));
+                if self.order.len() <= count_target
+                    && self.bytes.saturating_add(incoming) <= byte_target
+                {
+                    break;
                 }
             }
         }
         self.len = self.order.len();
     }
+}
+
+/// What an entry costs in memory, roughly: the token, and for a valid one its payload
+/// (at most the size of the token's text; Clerk signs only small payloads).
+fn entry_weight(token: &str) -> usize {
+    token.len().saturating_mul(2).saturating_add(64)
 }
 
 #[cfg(test)]
@@ -214,6 +243,30 @@ mod tests {
         }
         assert!(c.get("more19", s, 100).is_some());
         assert!(c.get("t3", s, 100).is_none(), "oldest evicted");
+    }
+
+    #[test]
+    fn bounded_in_bytes_against_floods_of_large_junk() {
+        let mut c = VerifiedTokenCache::default();
+        let refused = || SignatureCheck::Refused(TokenError::InvalidAlgorithm);
+        for i in 0..2_000 {
+            let token = format!("{i:05}{}", "x".repeat(15_000));
+            c.insert(&token, 0, refused(), 60_000, 0);
+            assert!(c.bytes <= MAX_BYTES, "{i}: {}", c.bytes);
+        }
+        assert!(c.len() >= 200, "{}", c.len());
+        // The newest survive, the oldest went first.
+        let newest = format!("{:05}{}", 1_999, "x".repeat(15_000));
+        assert!(c.get(&newest, 0, 1).is_some());
+        assert!(c
+            .get(&format!("{:05}{}", 0, "x".repeat(15_000)), 0, 1)
+            .is_none());
+        // Small tokens fill up to the entry bound, as before.
+        c.clear();
+        for i in 0..DEFAULT_CAPACITY * 2 {
+            c.insert(&format!("t{i}"), 0, valid(), 60_000, 0);
+            assert!(c.len() <= DEFAULT_CAPACITY);
+        }
     }
 
     #[test]

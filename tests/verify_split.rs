@@ -303,3 +303,29 @@ fn payload_text_is_what_clerk_parses() {
     assert_eq!(payload_text("only-one-part"), None);
     assert_eq!(payload_text(&token("%%%")), None);
 }
+
+/// A stale `__session` cookie is sent with every request until the browser refreshes it: its
+/// signature is checked once, then every repeat is a lookup that still answers
+/// `token-expired` against the current clock.
+#[test]
+fn an_expired_token_is_checked_once_and_stays_expired() {
+    let (private, key) = demo_key();
+    let mut payload = claims();
+    payload["exp"] = json!(NOW_S - 600);
+    let token = sign(&private, Rsa::rs256(), &json!({"alg": "RS256"}), &payload);
+    let mut cache = VerifiedTokenCache::default();
+    let pending = needs_rsa(begin(&mut cache, &token, KeySource::Pem(&key)), "first");
+    let valid = pending.verify_in_rust();
+    let first = complete_cached(&mut cache, pending, valid, &rules(), 5000);
+    assert!(matches!(
+        first,
+        Verification::Rejected {
+            error: TokenError::Expired,
+            signed: Some(_)
+        }
+    ));
+    for _ in 0..3 {
+        let again = decided(begin(&mut cache, &token, KeySource::Pem(&key)), "repeat");
+        assert_eq!(again, first);
+    }
+}
