@@ -165,8 +165,15 @@ function adminHandler(route, options) {
       ),
     );
     if (head.respond) return toResponse(head.respond);
-    const body = await readLimited(req, head.read_limit);
-    const run = guard.adminRun(route, body.bytes, body.tooLarge, now);
+    let body;
+    try {
+      const read = await readLimited(req, head.read_limit);
+      body = { bytes: read.bytes, state: read.tooLarge ? "too-large" : "complete" };
+    } catch {
+      // The client went away mid-body: still one answer and one audit line.
+      body = { bytes: new Uint8Array(0), state: "unreadable" };
+    }
+    const run = guard.adminRun(route, body.bytes, body.state, now);
     try {
       let step = JSON.parse(run.start());
       while (step.kind !== "done") {

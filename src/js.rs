@@ -830,12 +830,15 @@ pub mod edge {
         }
 
         /// A revoke or restore operation for a body that passed [`Self::admin_head`]
-        /// (`too_large`: the reader stopped at the limit).
+        /// (`body_state`: `"complete"`, `"too-large"` when the reader stopped at the limit,
+        /// `"unreadable"` when the stream failed).
         #[wasm_bindgen(js_name = adminRun)]
-        pub fn admin_run(&self, route: &str, body: &[u8], too_large: bool, now: f64) -> AdminRun {
+        pub fn admin_run(&self, route: &str, body: &[u8], body_state: &str, now: f64) -> AdminRun {
             let route = admin_route(route);
-            let plan = if too_large {
+            let plan = if body_state == "too-large" {
                 Err(AdminError::BodyTooLarge)
+            } else if body_state != "complete" {
+                Err(AdminError::BodyUnreadable)
             } else {
                 admin_plan(route, body, PlanContext::new(now_ms(now)))
             };

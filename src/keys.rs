@@ -238,6 +238,8 @@ pub struct JwksCache {
     fetched_at_ms: Option<i64>,
     last_attempt_ms: Option<i64>,
     last_failure: Option<String>,
+    /// A fetch was started and has not been recorded as done.
+    in_flight: bool,
 }
 
 impl JwksCache {
@@ -270,6 +272,17 @@ impl JwksCache {
     /// Records that a fetch is starting, so that concurrent requests do not all fetch.
     pub fn record_attempt(&mut self, now_ms: i64) {
         self.last_attempt_ms = Some(now_ms);
+        self.in_flight = true;
+    }
+
+    /// Whether a fetch started less than `within_ms` ago is still under way. Requests that
+    /// need its keys (a cold isolate, a rotation) wait for it rather than answering without
+    /// them; `within_ms` bounds the wait should the fetching request be cancelled.
+    pub fn fetch_in_flight(&self, now_ms: i64, within_ms: i64) -> bool {
+        self.in_flight
+            && self
+                .last_attempt_ms
+                .is_some_and(|at| now_ms.saturating_sub(at) < within_ms)
     }
 
     /// Replaces the keys with a freshly fetched set.
@@ -278,6 +291,7 @@ impl JwksCache {
         self.fetched_at_ms = Some(now_ms);
         self.last_attempt_ms = Some(now_ms);
         self.last_failure = None;
+        self.in_flight = false;
     }
 
     /// Records a failed refresh. The last good keys stay in use: a Clerk outage must not
@@ -285,6 +299,7 @@ impl JwksCache {
     pub fn record_failure(&mut self, problem: String, now_ms: i64) {
         self.last_attempt_ms = Some(now_ms);
         self.last_failure = Some(problem);
+        self.in_flight = false;
     }
 
     /// The key with this `kid`, if cached.

@@ -140,6 +140,8 @@ pub enum AdminError {
     UnsupportedMediaType,
     /// Body (or declared `Content-Length`) over [`MAX_BODY_BYTES`].
     BodyTooLarge,
+    /// The body stream failed before its end (the client went away, the runtime refused).
+    BodyUnreadable,
     /// The body is not JSON.
     InvalidJson {
         /// The parser's complaint (position, not content).
@@ -189,7 +191,7 @@ impl AdminError {
             AdminError::WrongToken => 401,
             AdminError::UnsupportedMediaType => 415,
             AdminError::BodyTooLarge => 413,
-            AdminError::InvalidJson { .. } => 400,
+            AdminError::BodyUnreadable | AdminError::InvalidJson { .. } => 400,
             AdminError::NotAnObject
             | AdminError::UnknownField { .. }
             | AdminError::DuplicateField { .. }
@@ -209,6 +211,7 @@ impl AdminError {
             AdminError::WrongToken => "admin-token-invalid",
             AdminError::UnsupportedMediaType => "unsupported-media-type",
             AdminError::BodyTooLarge => "body-too-large",
+            AdminError::BodyUnreadable => "body-unreadable",
             AdminError::InvalidJson { .. } => "invalid-json",
             AdminError::NotAnObject => "body-not-object",
             AdminError::UnknownField { .. } => "unknown-field",
@@ -259,6 +262,9 @@ impl fmt::Display for AdminError {
                 f,
                 "the body is larger than {MAX_BODY_BYTES} bytes: send only the documented fields"
             ),
+            AdminError::BodyUnreadable => {
+                write!(f, "the request body could not be read: send it again")
+            }
             AdminError::InvalidJson { detail } => {
                 write!(
                     f,

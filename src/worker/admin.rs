@@ -153,24 +153,7 @@ async fn admit(
             invalid_request(route, &AdminError::BodyTooLarge, request, now).map(Admission::Answer)
         }
         Err(_) => {
-            emit(
-                &AuditEvent::new(Level::Warn, route.audit_event())
-                    .text("reason", "body-unreadable")
-                    .value("status", json!(400))
-                    .value("ok", json!(false)),
-                Some(request),
-                now,
-            );
-            json_text_response(
-                400,
-                json!({
-                    "error": "body-unreadable",
-                    "message": "the request body could not be read: send it again",
-                })
-                .to_string(),
-                &[],
-            )
-            .map(Admission::Answer)
+            invalid_request(route, &AdminError::BodyUnreadable, request, now).map(Admission::Answer)
         }
     }
 }

@@ -1,13 +1,16 @@
 //! Protected and public requests: find and verify the token, consult the deny-list, decide,
 //! then forward with identity headers or answer the refusal.
 
+use std::time::Duration;
+
 use ::worker::{
-    Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response, Result,
+    Delay, Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response, Result,
 };
 use wasm_bindgen::JsValue;
 
 use crate::audit::{AuditEvent, Level, RequestContext};
 use crate::bypass::BypassMode;
+use crate::clerk_api::ATTEMPT_TIMEOUT_MS;
 use crate::config::{Config, KeyConfig};
 use crate::decision::{decide, is_identity_header, needs_verification, Decision, RequestFacts};
 use crate::keys::FetchDecision;
@@ -16,7 +19,7 @@ use crate::token::{
     KeySource, Step, TokenError, Verification,
 };
 
-use super::isolate::IsolateState;
+use super::isolate::{self, IsolateState};
 use super::{backend, denylist, emit, json_response, webcrypto, RequestUrl};
 
 /// A protected request.
@@ -190,6 +193,11 @@ async fn finish(
     complete_cached(&mut cache, pending, valid, rules, keep_after_exp_ms)
 }
 
+/// How often a request waiting for another's JWKS fetch looks again.
+const JWKS_WAIT_POLL_MS: u64 = 20;
+/// How much longer than one fetch attempt a request waits for it.
+const JWKS_WAIT_SLACK_MS: i64 = 300;
+
 /// Fetches the JWKS when the cache policy says so. Fails only when no keys at all are
 /// available; a failed refresh with keys cached keeps them (and health says `degraded`).
 async fn refresh_jwks(
@@ -198,6 +206,16 @@ async fn refresh_jwks(
     request: &RequestContext,
     now: i64,
 ) -> std::result::Result<(), TokenError> {
+    // Another request of this isolate is fetching: wait for its keys (bounded by one fetch
+    // attempt) instead of refusing valid tokens for want of them.
+    let wait_for_ms = i64::try_from(ATTEMPT_TIMEOUT_MS).unwrap_or(0) + JWKS_WAIT_SLACK_MS;
+    let mut now = now;
+    while state.jwks.borrow().fetch_in_flight(now, wait_for_ms)
+        && state.jwks.borrow().find(kid).is_none()
+    {
+        Delay::from(Duration::from_millis(JWKS_WAIT_POLL_MS)).await;
+        now = isolate::now_ms();
+    }
     let due = state.jwks.borrow().needs_fetch(kid, now) == FetchDecision::Fetch;
     let mut failure = None;
     if due {

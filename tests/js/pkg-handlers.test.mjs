@@ -286,6 +286,31 @@ test("admin routes: 404 without CLERK_ADMIN_TOKEN, 401 for credentials, 422 for 
   assert.equal(body.clerk_reachable, false);
 });
 
+test("admin: a body stream that fails mid-way answers 400 body-unreadable with one line, and changes nothing", async () => {
+  const store = memoryStore();
+  const revoke = createRevokeHandler({ env: adminEnv(), store });
+  const failing = new ReadableStream({
+    start(controller) {
+      controller.enqueue(new TextEncoder().encode('{"user_id":"user_'));
+      controller.error(new Error("client went away"));
+    },
+  });
+  const request = new Request("https://app.example.test/r", {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_TOKEN}` },
+    body: failing,
+    duplex: "half",
+  });
+  const [response, lines] = await capture(() => revoke(request));
+  assert.equal(response.status, 400);
+  assert.equal((await response.json()).error, "body-unreadable");
+  assert.equal(lines.length, 1);
+  assert.equal(lines[0].event, "admin.revoke");
+  assert.equal(lines[0].reason, "body-unreadable");
+  assert.equal(lines[0].ok, false);
+  assert.equal(await store.get("deny:user:user_"), null);
+});
+
 test("admin without CLERK_SECRET_KEY: the edge entry is written and the report says why Clerk was not called", async () => {
   const env = { CLERK_ADMIN_TOKEN: ADMIN_TOKEN };
   const store = memoryStore();

@@ -270,7 +270,12 @@ test("JWKS: Clerk down -> 401 jwk-remote-failed-to-load and keys.refresh_failed,
   assert.deepEqual(events.map((e) => e.event), ["keys.refresh_failed", "auth.denied"]);
   assert.ok(!lines.join("\n").includes(SECRET_KEY));
 
-  const invalid = clerkEdgeMiddleware({ env: { ...env }, fetch: async () => Response.json({ nope: 1 }) });
+  // A key set without keys "failed to load", as in @clerk/backend; one that is not JSON is
+  // invalid.
+  const empty = clerkEdgeMiddleware({ env: { ...env }, fetch: async () => Response.json({ nope: 1 }) });
+  const [none] = await capture(() => empty(request("/x", { authorization: `Bearer ${token}` })));
+  assert.equal(none.headers.get("x-clerk-auth-reason"), "jwk-remote-failed-to-load");
+  const invalid = clerkEdgeMiddleware({ env: { ...env }, fetch: async () => new Response("<html>") });
   const [bad] = await capture(() => invalid(request("/x", { authorization: `Bearer ${token}` })));
   assert.equal(bad.headers.get("x-clerk-auth-reason"), "jwk-remote-invalid");
 });
