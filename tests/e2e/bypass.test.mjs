@@ -212,12 +212,23 @@ describe("bypass open (CLERK_EMERGENCY_BYPASS=true, until the future)", () => {
 
   test("spoofed x-clerk-* headers are stripped from bypassed and public requests", async () => {
     origin.clear();
-    const spoofed = { "x-clerk-user-id": "user_attacker", "X-Clerk-Auth-Status": "signed-in", "x-clerk-org-role": "org:admin" };
+    // `x_clerk_*`: CGI-style origins (Rack, WSGI, PHP) read it as the same header.
+    const spoofed = {
+      "x-clerk-user-id": "user_attacker",
+      "X-Clerk-Auth-Status": "signed-in",
+      "x-clerk-org-role": "org:admin",
+      "x_clerk_org_role": "org:admin",
+      "X_Clerk_User_Id": "user_attacker",
+    };
     assert.equal((await call(worker, "/open/spoofed", { headers: spoofed })).status, 200);
     ledger.expect("/open/spoofed");
     assert.equal((await call(worker, "/public/spoofed", { headers: spoofed })).status, 200);
     assert.deepEqual(clerkHeaders(origin.requests[0]), { "x-clerk-auth-status": "bypassed" });
     assert.deepEqual(clerkHeaders(origin.requests[1]), {}, "public paths are not 'bypassed', just public");
+    for (const seen of origin.requests) {
+      const names = Object.keys(seen.headers).filter((name) => /^x[-_]clerk[-_]/i.test(name));
+      assert.deepEqual(names.filter((name) => name !== "x-clerk-auth-status"), [], seen.url);
+    }
   });
 
   test("CLERK_NEVER_BYPASS_PATHS are checked as usual", async () => {
@@ -225,6 +236,11 @@ describe("bypass open (CLERK_EMERGENCY_BYPASS=true, until the future)", () => {
     assertRefused(await call(worker, "/admin/users"), "session-token-and-uat-missing", "/admin/users");
     assertRefused(await call(worker, "/%61dmin/users"), "session-token-and-uat-missing", "percent-encoded /admin");
     assertRefused(await call(worker, "/billing"), "session-token-and-uat-missing", "/billing (exact)");
+    // Spellings that origins normalise to a never-bypassed path (nginx merges slashes,
+    // Express ignores case and a trailing slash, Tomcat drops `;params`).
+    for (const path of ["//admin/users", "/ADMIN/users", "/Billing", "/billing/", "/admin;x=1/users", "/%61dmin/x%ff"]) {
+      assertRefused(await call(worker, path), "session-token-and-uat-missing", path);
+    }
     // Decoded, /open/../admin/users: an origin that resolves it serves /admin/users.
     assertRefused(await call(worker, "/open/..%2Fadmin/users"), "session-token-and-uat-missing", "climbing into /admin");
     assertRefused(await call(worker, "/open/x%2F..%2F..%2Fbilling"), "session-token-and-uat-missing", "climbing into /billing");
@@ -396,6 +412,89 @@ describe("bypass open with a broken CLERK_JWT_KEY", () => {
     assert.equal(health.body.status, "misconfigured", health.text);
     assert.deepEqual(health.body.bypass, { mode: "open", until: null });
     await ledger.verify();
+  });
+});
+
+describe("bypass grace while CLERK_CLOCK_SKEW_MS is broken (the keys are fine)", () => {
+  let origin;
+  let worker;
+  let key;
+  let ledger;
+  const reason = "INC-78 outage, skew typo";
+
+  before(async () => {
+    key = await createSigningKey("ins_bypass_skew");
+    origin = await startOrigin();
+    worker = await startWorker({
+      vars: {
+        ORIGIN_URL: origin.url,
+        CLERK_JWT_KEY: key.pem,
+        CLERK_CLOCK_SKEW_MS: "5s",
+        CLERK_EMERGENCY_BYPASS: "grace",
+        CLERK_EMERGENCY_BYPASS_REASON: reason,
+        CLERK_EMERGENCY_GRACE_SECONDS: "600",
+      },
+    });
+    ledger = new BypassLedger(worker, { mode: "grace", reason, until: null });
+  });
+  after(async () => {
+    await worker?.stop();
+    await origin?.close();
+  });
+
+  test("valid and recently expired tokens pass as bypassed with their identity; the rest fails closed", async () => {
+    origin.clear();
+    const valid = await call(worker, "/skew/valid", { headers: bearer(await mintToken(key, sessionClaims({ sub: "user_skew_1", sid: "sess_skew_1" }))) });
+    assert.equal(valid.status, 200, valid.text);
+    ledger.expect("/skew/valid", { user_id: "user_skew_1", session_id: "sess_skew_1" });
+    const expired = await call(worker, "/skew/expired", {
+      headers: bearer(await mintExpiredToken(key, 120, { sub: "user_skew_2", sid: "sess_skew_2" })),
+    });
+    assert.equal(expired.status, 200, expired.text);
+    ledger.expect("/skew/expired", { user_id: "user_skew_2", session_id: "sess_skew_2" });
+    assert.equal(origin.requests[0].headers["x-clerk-user-id"], "user_skew_1");
+    assert.equal(origin.requests[0].headers["x-clerk-auth-status"], "bypassed");
+    assert.equal(origin.requests[1].headers["x-clerk-user-id"], "user_skew_2");
+
+    for (const [path, headers] of [["/skew/none", {}], ["/skew/garbage", bearer(GARBAGE_TOKEN)]]) {
+      const answer = await call(worker, path, { headers });
+      assert.equal(answer.status, 500, `${path}: ${answer.text}`);
+      assert.deepEqual(answer.body.variables, ["CLERK_CLOCK_SKEW_MS"]);
+    }
+    assert.equal(origin.requests.length, 2);
+    await ledger.verify();
+  });
+});
+
+describe("bypass open with a broken ORIGIN_URL", () => {
+  let worker;
+
+  before(async () => {
+    const key = await createSigningKey("ins_bypass_origin");
+    worker = await startWorker({
+      vars: {
+        ORIGIN_URL: "origin.internal",
+        CLERK_JWT_KEY: key.pem,
+        CLERK_PUBLIC_PATHS: "/public/*",
+        CLERK_EMERGENCY_BYPASS: "true",
+      },
+    });
+  });
+  after(async () => {
+    await worker?.stop();
+  });
+
+  test("nothing is forwarded to a guessed target: bypassed and public requests answer 500 naming ORIGIN_URL", async () => {
+    for (const path of ["/app/x", "/public/x"]) {
+      const answer = await call(worker, path);
+      assert.equal(answer.status, 500, `${path}: ${answer.text}`);
+      assert.equal(answer.body.error, "misconfigured");
+      assert.deepEqual(answer.body.variables, ["ORIGIN_URL"]);
+    }
+    const line = await worker.waitForAudit((e) => e.event === "config.invalid");
+    assert.equal(line.variable, "ORIGIN_URL");
+    assert.equal(line.path, "/app/x", "config.invalid carries the fields of the request that read the configuration");
+    assert.match(line.request_id, /\S/);
   });
 });
 

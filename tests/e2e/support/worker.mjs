@@ -243,7 +243,9 @@ export async function startWranglerDev({ configPath, persistDir, keepPersistDir 
     auditEvents,
     waitForLine,
     waitForAudit,
-    fetch: (path, init) => fetch(new URL(path, url), { redirect: "manual", ...init }),
+    // Joined as text: `new URL("//admin", base)` would read `admin` as a host name.
+    fetch: (path, init) =>
+      fetch(path.startsWith("/") ? `${url.replace(/\/$/, "")}${path}` : new URL(path, url), { redirect: "manual", ...init }),
     stop,
     removeState,
   };
