@@ -65,6 +65,13 @@ if (size) {
   lines.push("| --- | ---: | ---: |");
   for (const f of Object.values(size.files)) lines.push(`| \`${f.path}\` | ${kb(f.bytes)} | ${kb(f.gzip_bytes)} |`);
   lines.push("");
+  const cold = size.cold_import;
+  if (cold) {
+    lines.push(
+      `Cold import of pkg-js in Node ${cold.node} (a fresh process each time, import() until ready): median ${cold.median_ms.toFixed(1)} ms, ${cold.min_ms.toFixed(1)}-${cold.max_ms.toFixed(1)} ms over ${cold.runs} runs.`,
+    );
+    lines.push("");
+  }
 }
 
 const targets = [];

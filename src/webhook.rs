@@ -239,8 +239,17 @@ pub struct WebhookSecret {
     mac: HmacSha256,
 }
 
+/// The base64 of a secret as the svix libraries read it: padding optional, non-zero
+/// trailing bits tolerated. A secret they accept must not fail every delivery here.
+const SECRET_BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
+
 impl WebhookSecret {
-    /// Parses one secret: an optional `whsec_` prefix, then standard padded base64 of the key.
+    /// Parses one secret: an optional `whsec_` prefix, then the base64 of the key.
     ///
     /// No trimming: [`parse_secrets`] splits the variable on whitespace, and a secret with
     /// blanks inside is a copy-paste accident that should be reported, not repaired.
@@ -249,7 +258,7 @@ impl WebhookSecret {
         if encoded.is_empty() {
             return Err(WebhookError::InvalidSecret(SecretProblem::Empty));
         }
-        let key = STANDARD
+        let key = SECRET_BASE64
             .decode(encoded)
             .map_err(|_| WebhookError::InvalidSecret(SecretProblem::NotBase64))?;
         // HMAC takes a key of any length, so this only refuses what Svix refuses too: a key
@@ -1099,6 +1108,19 @@ mod tests {
     }
 
     #[test]
+    fn secrets_parse_as_the_svix_libraries_read_them() {
+        // Unpadded and non-canonical base64 name the same key as the canonical form.
+        let canonical = secret("whsec_YWJjZA==");
+        for value in ["whsec_YWJjZA", "whsec_YWJjZB==", "YWJjZA"] {
+            assert_eq!(
+                sign(&secret(value), ID, TS, BODY),
+                sign(&canonical, ID, TS, BODY),
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
     fn secrets_parse_with_or_without_prefix() {
         let bare = SECRET.trim_start_matches("whsec_");
         assert_eq!(sign(&secret(bare), ID, TS, BODY), sig(TS, BODY));
@@ -1106,7 +1128,6 @@ mod tests {
             ("", SecretProblem::Empty),
             ("whsec_", SecretProblem::Empty),
             ("whsec_not base64!", SecretProblem::NotBase64),
-            ("whsec_YWJjZA", SecretProblem::NotBase64), // padding required
             ("sk_test_abc", SecretProblem::NotBase64),
         ] {
             let err = WebhookSecret::parse(value).unwrap_err();
