@@ -407,6 +407,13 @@ pub enum GiveUpReason {
     },
 }
 
+impl GiveUpReason {
+    /// Clerk answered, asking for a longer wait than one call can afford.
+    pub fn is_rate_limit(self) -> bool {
+        matches!(self, GiveUpReason::RetryAfterTooLong { .. })
+    }
+}
+
 impl fmt::Display for GiveUpReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -491,6 +498,26 @@ fn parse_retry_after_seconds(value: &str) -> Option<u64> {
     value.parse().ok()
 }
 
+impl ApiOutcome {
+    /// The answer for a call that cannot be sent because `CLERK_SECRET_KEY` is not set: the
+    /// 401 Clerk gives a missing key (not retried; it halts the other calls), so the report
+    /// names the variable, in the Worker and the JS handlers alike.
+    pub fn secret_key_missing() -> Self {
+        let body = serde_json::json!({
+            "errors": [{
+                "code": "secret_key_missing",
+                "message": "CLERK_SECRET_KEY is not set",
+                "long_message": "CLERK_SECRET_KEY is not set: the Backend API cannot be called",
+            }],
+        });
+        ApiOutcome::Response {
+            status: 401,
+            body: body.to_string(),
+            retry_after: None,
+        }
+    }
+}
+
 /// What the adapter observed for one attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiOutcome {
@@ -539,9 +566,10 @@ impl CallError {
         }
     }
 
-    /// True when the failure says Clerk is unreachable (as opposed to refusing the call).
+    /// True when the failure says Clerk is unreachable (as opposed to refusing the call, or
+    /// answering that it is rate-limiting us for longer than one call can wait).
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, CallError::Unavailable { .. })
+        matches!(self, CallError::Unavailable { gave_up, .. } if !gave_up.is_rate_limit())
     }
 }
 
@@ -553,6 +581,9 @@ impl fmt::Display for CallError {
                 "{error} (check CLERK_SECRET_KEY: it must be the instance's current sk_ key)"
             ),
             CallError::Rejected(error) => write!(f, "{error}"),
+            CallError::Unavailable { last, gave_up } if gave_up.is_rate_limit() => {
+                write!(f, "Clerk is rate-limiting this key ({last}; {gave_up})")
+            }
             CallError::Unavailable { last, gave_up } => {
                 write!(f, "Clerk API unreachable ({last}; {gave_up})")
             }
@@ -951,7 +982,10 @@ mod tests {
         else {
             panic!("a long Retry-After is final")
         };
-        assert!(error.is_unavailable());
+        // Clerk answered: rate limiting, not unreachable; still no point in further calls.
+        assert!(!error.is_unavailable());
+        assert!(error.halts_further_calls());
+        assert!(error.to_string().contains("rate-limiting"), "{error}");
         assert!(error.to_string().contains("120 s"), "{error}");
 
         let mut call = ApiCall::new(ApiRequest::jwks());

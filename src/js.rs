@@ -1097,18 +1097,7 @@ pub mod edge {
             while let (AdminStep::CallApi { .. }, None, Ok(plan)) =
                 (&step, &self.secret, &mut self.plan)
             {
-                let body = json!({
-                    "errors": [{
-                        "code": "secret_key_missing",
-                        "message": "CLERK_SECRET_KEY is not set",
-                        "long_message": "CLERK_SECRET_KEY is not set: the Backend API cannot be called",
-                    }],
-                });
-                step = plan.feed(StepOutcome::Api(ApiOutcome::Response {
-                    status: 401,
-                    body: body.to_string(),
-                    retry_after: None,
-                }));
+                step = plan.feed(StepOutcome::Api(ApiOutcome::secret_key_missing()));
             }
             match step {
                 AdminStep::WriteDenyEntry {

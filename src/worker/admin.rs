@@ -254,11 +254,7 @@ async fn perform(step: AdminStep, env: &Env, state: &IsolateState) -> StepOutcom
             }
             let outcome = backend::send_attempt(config, &request, timeout_ms)
                 .await
-                .unwrap_or_else(|| {
-                    ApiOutcome::NetworkError(
-                        "not sent: CLERK_SECRET_KEY is not set on the Worker".to_owned(),
-                    )
-                });
+                .unwrap_or_else(ApiOutcome::secret_key_missing);
             StepOutcome::Api(outcome)
         }
         // `drive` never performs `Done`; feeding this back makes a confused plan finish.

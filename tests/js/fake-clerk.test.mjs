@@ -186,6 +186,15 @@ describe("the fake follows the Backend API spec", () => {
         seen.get(route.name).push(await call(clerk, method, path));
       }
     }
+    clerk.clearFaults();
+    // And each route's spec-documented refusals, when a test asks for them.
+    for (const route of ROUTES) {
+      for (const status of route.rejects ?? []) {
+        clerk.setFault(route.name, { kind: "reject", status, times: 1 });
+        const [, method, path] = EXERCISE.find((row) => row[0] === route.name);
+        seen.get(route.name).push(await call(clerk, method, path));
+      }
+    }
   });
 
   after(() => clerk.close());
@@ -224,9 +233,12 @@ describe("the fake follows the Backend API spec", () => {
         assert.ok(accounted, `${route.name} answered ${status}, not in spec ${documented}`);
         const injectedOrGlobal = status === 401 || status === 429 || status >= 500;
         assert.ok(
-          injectedOrGlobal || route.statuses.includes(status),
+          injectedOrGlobal || route.statuses.includes(status) || (route.rejects ?? []).includes(status),
           `${route.name} answered ${status}: add it to ROUTES.statuses`,
         );
+      }
+      for (const status of (route.rejects ?? []).filter((code) => !documented.includes(code))) {
+        assert.fail(`${route.name} rejects with ${status}, which the spec does not document`);
       }
       for (const status of route.statuses) {
         assert.ok(

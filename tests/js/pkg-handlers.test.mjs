@@ -286,6 +286,39 @@ test("admin routes: 404 without CLERK_ADMIN_TOKEN, 401 for credentials, 422 for 
   assert.equal(body.clerk_reachable, false);
 });
 
+test("admin: Clerk refusing the ban (402) is reported precisely, not retried, and the rest stands", async () => {
+  clerk.addSession({ id: "sess_402", user_id: "user_402" });
+  clerk.setFault("banUser", { kind: "reject", status: 402, times: 1 });
+  const before = clerk.requests.length;
+  const store = memoryStore();
+  const revoke = createRevokeHandler({ env: adminEnv(), store });
+  const [response, lines] = await capture(() => revoke(adminRequest("/r", { user_id: "user_402", ban: true })));
+  const body = await response.json();
+  assert.equal(response.status, 502, JSON.stringify(body));
+  assert.equal(body.edge_deny_listed, true);
+  assert.deepEqual(body.revoked, ["sess_402"]);
+  assert.equal(body.banned, false);
+  assert.match(body.ban_error, /402 payment_required/);
+  assert.equal(body.clerk_reachable, true);
+  const bans = clerk.requests.slice(before).filter((r) => r.route === "banUser");
+  assert.equal(bans.length, 1, "a 402 is final: not retried");
+  assert.equal(clerk.state.users.get("user_402").banned, false);
+  assert.ok(await store.get("deny:user:user_402"), "the edge entry stands");
+  assert.equal(lines[0].ok, false);
+});
+
+test("admin: a Retry-After longer than one call can wait is reported as rate limiting, not as Clerk down", async () => {
+  clerk.addSession({ id: "sess_slow", user_id: "user_slow" });
+  clerk.setFault("revokeSession", { kind: "rate-limit", retryAfter: 30, times: 1 });
+  const revoke = createRevokeHandler({ env: adminEnv(), store: memoryStore() });
+  const [response] = await capture(() => revoke(adminRequest("/r", { session_id: "sess_slow" })));
+  const body = await response.json();
+  assert.equal(response.status, 502, JSON.stringify(body));
+  assert.equal(body.clerk_reachable, true);
+  assert.match(body.failed[0].error, /rate-limiting.*30 s/);
+  assert.doesNotMatch(body.message, /unreachable/);
+});
+
 test("admin: a body stream that fails mid-way answers 400 body-unreadable with one line, and changes nothing", async () => {
   const store = memoryStore();
   const revoke = createRevokeHandler({ env: adminEnv(), store });

@@ -41,6 +41,7 @@ export const ROUTES = Object.freeze([
     method: "POST",
     path: "/sessions/{session_id}/revoke",
     statuses: [200, 404],
+    rejects: [400],
     undocumented: {},
   },
   {
@@ -48,6 +49,7 @@ export const ROUTES = Object.freeze([
     method: "POST",
     path: "/users/{user_id}/ban",
     statuses: [200, 404],
+    rejects: [402],
     undocumented: { 404: "the live API answers resource_not_found for an unknown user_id" },
   },
   {
@@ -55,6 +57,7 @@ export const ROUTES = Object.freeze([
     method: "POST",
     path: "/users/{user_id}/unban",
     statuses: [200, 404],
+    rejects: [402],
     undocumented: { 404: "the live API answers resource_not_found for an unknown user_id" },
   },
 ]);
@@ -179,9 +182,15 @@ export function clerkErrors(code, message, longMessage = message) {
   };
 }
 
-const FAULT_KINDS = new Set(["rate-limit", "error", "delay", "hang"]);
+const FAULT_KINDS = new Set(["rate-limit", "error", "reject", "delay", "hang"]);
 
-function checkFault(fault) {
+/** Spec-documented refusals a route can be told to answer (`rejects` of ROUTES). */
+const REJECT_CODES = Object.freeze({
+  400: ["bad_request", "Bad request"],
+  402: ["payment_required", "This feature requires a paid plan"],
+});
+
+function checkFault(fault, scope) {
   if (fault === null) return null;
   if (!fault || !FAULT_KINDS.has(fault.kind)) {
     throw new TypeError(`fault.kind must be one of ${[...FAULT_KINDS].join(", ")}`);
@@ -190,6 +199,12 @@ function checkFault(fault) {
   if (!(times > 0)) throw new TypeError("fault.times must be > 0 (or omitted: until cleared)");
   if (fault.kind === "error" && !(fault.status >= 500 && fault.status <= 599)) {
     throw new TypeError("an error fault needs a 5xx status");
+  }
+  if (fault.kind === "reject") {
+    const route = ROUTES.find((r) => r.name === scope);
+    if (!route?.rejects?.includes(fault.status)) {
+      throw new TypeError(`a reject fault needs a route and one of its spec statuses (${route?.rejects ?? "none"})`);
+    }
   }
   if (fault.kind === "delay" && !(fault.ms >= 0)) throw new TypeError("a delay fault needs ms");
   return { retryAfter: 1, ...fault, times };
@@ -208,7 +223,8 @@ function checkFault(fault) {
  * requests: the log, one entry per request: { method, path, query, route, auth: "present" |
  * "absent", authorized, apiVersion, status, fault }.
  * A fault is { kind: "rate-limit", retryAfter?: seconds (1), times? } | { kind: "error",
- * status: 5xx, times? } | { kind: "delay", ms, times? } | { kind: "hang", times? }; times
+ * status: 5xx, times? } | { kind: "reject", status: one of the route's spec `rejects` (400,
+ * 402), times? } | { kind: "delay", ms, times? } | { kind: "hang", times? }; times
  * (default: until cleared) counts the requests it answers. scope is a route name of ROUTES
  * or "*" (every route); a route's own fault wins over "*". setFault(scope, null) clears it.
  */
@@ -255,7 +271,7 @@ export async function startFakeClerk(options = {}) {
     if (scope !== "*" && !ROUTES.some((route) => route.name === scope)) {
       throw new TypeError(`unknown fault scope ${scope}: use "*" or one of the ROUTES names`);
     }
-    const checked = checkFault(fault);
+    const checked = checkFault(fault, scope);
     if (checked) state.faults.set(scope, checked);
     else state.faults.delete(scope);
   }
@@ -341,9 +357,9 @@ export async function startFakeClerk(options = {}) {
       if (!user) return notFound();
       user.banned = true;
       user.updated_at = now();
-      // The spec: "all their sessions are revoked".
+      // The spec: "all their sessions are revoked" (pending ones too, not just active).
       for (const session of state.sessions.values()) {
-        if (session.user_id === user_id && session.status === "active") {
+        if (session.user_id === user_id && ["active", "pending"].includes(session.status)) {
           session.status = "revoked";
           session.updated_at = now();
         }
@@ -458,6 +474,8 @@ export async function startFakeClerk(options = {}) {
           fault.status,
           clerkErrors("internal_clerk_error", "Oops, an unexpected error occurred"),
         );
+      case "reject":
+        return send(res, entry, fault.status, clerkErrors(...REJECT_CODES[fault.status]));
       case "delay":
         return later(fault.ms, answer);
       case "hang":
