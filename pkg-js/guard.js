@@ -23,9 +23,10 @@ const EMPTY_ENV = Object.freeze({});
 
 /**
  * The state for `env` (default `process.env`, read when first needed, i.e. at request time,
- * never at build time): created once, printing the `config.invalid` lines once.
+ * never at build time): created once, printing the `config.invalid` lines once, with the
+ * fields of the request (`facts`, from requestFacts) that made it read the configuration.
  */
-export function guardState(env) {
+export function guardState(env, facts) {
   const source = env && typeof env === "object" ? env : processEnv();
   let state = guards.get(source);
   if (!state) {
@@ -39,7 +40,7 @@ export function guardState(env) {
       else if (typeof value === "number" || typeof value === "boolean") picked[name] = String(value);
     }
     const guard = new Guard(JSON.stringify(picked));
-    for (const line of JSON.parse(guard.configProblems(Date.now()))) console.log(line);
+    for (const line of JSON.parse(guard.configProblems(facts ?? "{}", Date.now()))) console.log(line);
     state = { guard, jwksInFlight: null };
     guards.set(source, state);
   }

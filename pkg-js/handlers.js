@@ -50,8 +50,8 @@ export function createWebhookHandler(options = {}) {
   const store = storeOf(options.store);
   return async function clerkWebhook(req) {
     const now = Date.now();
-    const { guard } = guardState(options.env);
     const facts = requestFacts(req);
+    const { guard } = guardState(options.env, facts);
     const start = JSON.parse(
       guard.webhookStart(facts, req.headers.get("content-length") ?? "", now),
     );
@@ -152,8 +152,8 @@ function adminHandler(route, options) {
   const store = storeOf(options.store);
   return async function clerkAdmin(req) {
     const now = Date.now();
-    const { guard } = guardState(options.env);
     const facts = requestFacts(req);
+    const { guard } = guardState(options.env, facts);
     const fetchImpl = options.fetch ?? globalThis.fetch;
     const head = JSON.parse(
       guard.adminHead(

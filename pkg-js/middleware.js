@@ -66,10 +66,10 @@ export function clerkEdgeMiddleware(options = {}) {
   const denyTtl = options.denyListCacheMs ?? DENY_CACHE_TTL_MS;
   return async function clerkEdgeGuard(req) {
     const now = Date.now();
-    const state = guardState(options.env);
-    const { guard } = state;
     const url = new URL(req.url);
     const facts = requestFacts(req, url);
+    const state = guardState(options.env, facts);
+    const { guard } = state;
     try {
       switch (guard.route(url.pathname)) {
         case "health":

@@ -327,16 +327,19 @@ pub mod edge {
 
         /// The `config.invalid` audit lines (a JSON array of lines), to print once.
         #[wasm_bindgen(js_name = configProblems)]
-        pub fn config_problems(&self, now: f64) -> String {
+        pub fn config_problems(&self, facts_json: &str, now: f64) -> String {
+            // With the fields of the request that made the runtime read its configuration,
+            // as the Worker's lines.
+            let request = Facts::parse(facts_json).context();
             let lines: Vec<String> = self
                 .config
                 .problems
                 .iter()
                 .map(|problem| {
-                    AuditEvent::new(Level::Error, "config.invalid")
+                    let event = AuditEvent::new(Level::Error, "config.invalid")
                         .text("variable", problem.variable)
-                        .text("problem", &problem.problem)
-                        .to_line(now_ms(now))
+                        .text("problem", &problem.problem);
+                    line(event, &request, now_ms(now))
                 })
                 .collect();
             Value::from(lines).to_string()

@@ -183,6 +183,10 @@ test("a broken variable fails closed with 500 and one config.invalid line per Gu
     ["CLERK_CLOCK_SKEW_MS"],
     "parsed once for the same env object",
   );
+  const invalid = events.find((e) => e.event === "config.invalid");
+  assert.equal(invalid.path, "/a", "with the fields of the request that read the configuration");
+  assert.equal(invalid.method, "GET");
+  assert.match(invalid.request_id, /\S/);
   assert.ok(!lines.join("\n").includes("lots"), "the value is never logged");
 });
 
