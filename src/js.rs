@@ -869,7 +869,7 @@ pub mod edge {
                 tokens,
                 pending,
             } = self;
-            if !needs_verification(config, &facts.path, now) {
+            if !needs_verification(config, &decode_path(&facts.path), now) {
                 return Prepared::Ready(Verification::NoToken);
             }
             let cookies = config.cookie_context(now);
