@@ -5,6 +5,7 @@
 //! on: `/%61dmin` must not slip past a never-bypass rule for `/admin/*`.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 /// One pattern: an exact path, or a prefix written `/prefix/*`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,9 +15,36 @@ enum PathPattern {
     Prefix(String),
 }
 
+impl PathPattern {
+    /// The pattern in [`loose_form`], for matching loose forms of paths.
+    fn loose(&self) -> Self {
+        match self {
+            PathPattern::Exact(exact) => PathPattern::Exact(loose_form(exact)),
+            PathPattern::Prefix(prefix) => {
+                PathPattern::Prefix(loose_form(prefix).trim_end_matches('/').to_owned())
+            }
+        }
+    }
+
+    fn matches(&self, path: &str) -> bool {
+        match self {
+            PathPattern::Exact(exact) => path == exact,
+            PathPattern::Prefix(prefix) => match path.strip_prefix(prefix.as_str()) {
+                // `/admin/*` covers `/admin` and `/admin/x`, but not `/administrator`.
+                Some(rest) => rest.is_empty() || rest.starts_with('/') || prefix.is_empty(),
+                None => false,
+            },
+        }
+    }
+}
+
 /// A parsed, validated list of path patterns. The empty list matches nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PathPatterns(Vec<PathPattern>);
+pub struct PathPatterns {
+    patterns: Vec<PathPattern>,
+    /// The same patterns in loose form, made once at parse time rather than per request.
+    loose: Vec<PathPattern>,
+}
 
 /// Why a pattern list was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,17 +103,24 @@ impl PathPatterns {
                 PathPattern::Exact(body.to_owned())
             });
         }
-        Ok(Self(patterns))
+        Ok(Self::new(patterns))
     }
 
-    /// The built-in rule that `/__clerk/*` routes are never bypassed nor public.
-    pub fn clerk_routes() -> Self {
-        Self(vec![PathPattern::Prefix("/__clerk".to_owned())])
+    fn new(patterns: Vec<PathPattern>) -> Self {
+        let loose = patterns.iter().map(PathPattern::loose).collect();
+        Self { patterns, loose }
+    }
+
+    /// The built-in rule that `/__clerk/*` routes are never bypassed nor public (built once:
+    /// every request is routed through it).
+    pub fn clerk_routes() -> &'static Self {
+        static CLERK_ROUTES: OnceLock<PathPatterns> = OnceLock::new();
+        CLERK_ROUTES.get_or_init(|| Self::new(vec![PathPattern::Prefix("/__clerk".to_owned())]))
     }
 
     /// True when no pattern is configured.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.patterns.is_empty()
     }
 
     /// [`Self::matches`] for deny-lists (`CLERK_NEVER_BYPASS_PATHS`): also true when any
@@ -98,30 +133,13 @@ impl PathPatterns {
         if self.matches(path) {
             return true;
         }
-        let loose = Self(
-            self.0
-                .iter()
-                .map(|p| match p {
-                    PathPattern::Exact(exact) => PathPattern::Exact(loose_form(exact)),
-                    PathPattern::Prefix(prefix) => {
-                        PathPattern::Prefix(loose_form(prefix).trim_end_matches('/').to_owned())
-                    }
-                })
-                .collect(),
-        );
-        loose.matches(&loose_form(path))
+        let path = loose_form(path);
+        self.loose.iter().any(|p| p.matches(&path))
     }
 
     /// Whether `path` (already percent-decoded, see [`decode_path`]) matches any pattern.
     pub fn matches(&self, path: &str) -> bool {
-        self.0.iter().any(|p| match p {
-            PathPattern::Exact(exact) => path == exact,
-            PathPattern::Prefix(prefix) => match path.strip_prefix(prefix.as_str()) {
-                // `/admin/*` covers `/admin` and `/admin/x`, but not `/administrator`.
-                Some(rest) => rest.is_empty() || rest.starts_with('/') || prefix.is_empty(),
-                None => false,
-            },
-        })
+        self.patterns.iter().any(|p| p.matches(path))
     }
 }
 
