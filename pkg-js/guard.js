@@ -82,6 +82,11 @@ export function requestFacts(req, url = new URL(req.url)) {
     cookie: h.get("cookie"),
     sec_fetch_dest: h.get("sec-fetch-dest"),
     accept: h.get("accept"),
+    // What Clerk's handshake reads: the public URL behind proxies, and the referrer.
+    host: h.get("host"),
+    forwarded_host: h.get("x-forwarded-host"),
+    forwarded_proto: h.get("x-forwarded-proto"),
+    referer: h.get("referer"),
     request_id: h.get("cf-ray") || h.get("x-vercel-id") || randomId(),
     ip,
     user_agent: h.get("user-agent") || "",
@@ -101,8 +106,9 @@ export function audit(line) {
 export function toResponse(answer, requestUrl) {
   audit(answer.audit);
   const headers = new Headers();
+  // Appended: a handshake answer carries several `set-cookie` headers.
   for (const [name, value] of answer.headers ?? []) {
-    headers.set(name, name === "location" && requestUrl ? new URL(value, requestUrl).href : value);
+    headers.append(name, name === "location" && requestUrl ? new URL(value, requestUrl).href : value);
   }
   return new Response(answer.body ?? null, { status: answer.status, headers });
 }

@@ -92,17 +92,95 @@ export interface ClerkEdgeMiddlewareOptions {
   env?: ClerkEdgeEnv;
   /** The deny-list; default this runtime's {@link memoryStore}. */
   store?: DenyListStore;
-  /** The `fetch` used for the JWKS; default the global one. */
+  /**
+   * The `fetch` used for Backend API calls (the JWKS, and the handshake's nonce exchange
+   * `GET /v1/clients/handshake_payload`); default the global one.
+   */
   fetch?: typeof fetch;
   /** How long a deny-list read is trusted in this runtime, in ms; default 5000. */
   denyListCacheMs?: number;
+}
+
+/** `x-clerk-auth-status` of an answer or a forwarded request. */
+export type ClerkAuthStatus = "signed-in" | "signed-out" | "bypassed" | "handshake";
+
+/**
+ * `x-clerk-auth-reason` of a signed-out answer or a handshake: `@clerk/backend`'s token error
+ * codes, its cookie-path reasons (with a publishable key configured: README "Returning
+ * visitors"), and the edge's own.
+ */
+export type ClerkAuthReason =
+  | "token-invalid"
+  | "token-invalid-algorithm"
+  | "token-invalid-signature"
+  | "token-verification-failed"
+  | "token-expired"
+  | "token-not-active-yet"
+  | "token-iat-in-the-future"
+  | "token-invalid-authorized-parties"
+  | "jwk-kid-mismatch"
+  | "jwk-failed-to-resolve"
+  | "jwk-remote-failed-to-load"
+  | "jwk-remote-invalid"
+  | "session-token-and-uat-missing"
+  | "session-token-missing"
+  | "session-token-but-no-client-uat"
+  | "client-uat-but-no-session-token"
+  | "session-token-iat-before-client-uat"
+  | "session-token-expired-refresh-non-eligible-non-get"
+  | "session-token-expired-refresh-non-eligible-no-refresh-cookie"
+  | "session-token-nbf"
+  | "session-token-iat-in-the-future"
+  | "dev-browser-missing"
+  | "dev-browser-sync"
+  | "primary-domain-cross-origin-sync"
+  | "token-type-mismatch"
+  | "unexpected-error"
+  | "handshake-token-refused"
+  | "session-revoked"
+  | "user-revoked"
+  | "misconfigured";
+
+/** The `event` field of the audit lines the middleware prints. */
+export type AuditEventName =
+  | "auth.allowed"
+  | "auth.denied"
+  | "auth.bypassed"
+  | "auth.handshake"
+  | "auth.handshake_loop"
+  | "handshake.nonce_failed"
+  | "handshake.token_refused"
+  | "handshake.session_refused"
+  | "config.invalid"
+  | "keys.refresh_failed"
+  | "middleware.error";
+
+/** The body of `GET /__clerk/health`. */
+export interface HealthReport {
+  status: "ok" | "degraded" | "misconfigured";
+  key_source: "pem" | "jwks" | null;
+  bypass: { mode: "off" | "open" | "grace"; until: string | null };
+  handshake:
+    | { status: "off"; why: string }
+    | {
+        status: "on" | "suspended-by-bypass";
+        instance: "production" | "development";
+        /** The Frontend API host, or `CLERK_PROXY_URL`. */
+        frontend_api: string;
+      };
+  webhooks: { paused: boolean };
+  version: string;
+  invalid_variables: string[];
 }
 
 /**
  * Next.js edge middleware: protects requests as the Worker does (CONTRACT.md section 2).
  * Signed-in and bypassed requests go on with `x-clerk-*` request headers (incoming ones are
  * always removed first); others get 401 JSON, a 307 to `CLERK_SIGN_IN_URL`, or 500 while
- * misconfigured. Also answers `GET /__clerk/health`. Audit lines go to `console.log`.
+ * misconfigured. With a publishable key, expired session cookies of GET documents take
+ * Clerk's handshake (307 to the Frontend API, `x-clerk-auth-status: handshake`), and the
+ * cookies it sets reach the page's response. Also answers `GET /__clerk/health`. Audit lines
+ * go to `console.log`.
  */
 export function clerkEdgeMiddleware(
   options?: ClerkEdgeMiddlewareOptions,

@@ -29,11 +29,14 @@ const IDENTITY_HEADER = /^x[-_]clerk[-_]/i;
  * incoming `x-clerk-*` removed, then `set` (`[[name, value]...]`) added. With nothing to
  * change, a plain `x-middleware-next` (Next keeps the request as it is).
  */
-export function forwardResponse(requestHeaders, set = []) {
+export function forwardResponse(requestHeaders, set = [], responseHeaders = []) {
   const headers = new Headers(requestHeaders);
   const spoofed = [];
   for (const name of headers.keys()) if (IDENTITY_HEADER.test(name)) spoofed.push(name);
   const out = new Headers({ "x-middleware-next": "1" });
+  // A handshake's cookies: Next copies the middleware response's headers (every
+  // `set-cookie` included) onto the page's response.
+  for (const [name, value] of responseHeaders) out.append(name, value);
   if (spoofed.length === 0 && set.length === 0) return new Response(null, { headers: out });
   for (const name of spoofed) headers.delete(name);
   for (const [name, value] of set) headers.set(name, value);
@@ -94,15 +97,24 @@ export function clerkEdgeMiddleware(options = {}) {
   };
 }
 
-async function protect(state, req, facts, store, fetchOption, denyTtl, now) {
+async function protect(state, req, requestFactsJson, store, fetchOption, denyTtl, now) {
+  let facts = requestFactsJson;
   const { guard } = state;
   // A refresh already under way: wait for it rather than fail for lack of keys.
   if (state.jwksInFlight) await state.jwksInFlight;
-  // At most a JWKS fetch and a WebCrypto signature check, then the wasm decides alone.
+  // The I/O the wasm asks for, a bounded number of times, then the wasm decides alone: a
+  // JWKS fetch and a WebCrypto check per token (the cookie's, and on a handshake's return
+  // leg the new one), and the attempts of the handshake nonce exchange.
   let answer;
   for (let round = 0; ; round++) {
-    answer = JSON.parse(guard.identity(facts, now, round < 2));
-    if (answer.fetch) {
+    answer = JSON.parse(guard.identity(facts, now, round < MAX_IO_ROUNDS));
+    if (answer.call) {
+      if (answer.call.delay_ms > 0) await sleep(answer.call.delay_ms);
+      const outcome = await sendPlanned(fetchOption ?? globalThis.fetch, answer.call);
+      const withAttempt = JSON.parse(facts);
+      withAttempt.handshake_attempts = [...(withAttempt.handshake_attempts ?? []), outcome];
+      facts = JSON.stringify(withAttempt);
+    } else if (answer.fetch) {
       state.jwksInFlight = refreshJwks(guard, answer.fetch, facts, fetchOption ?? globalThis.fetch);
       try {
         await state.jwksInFlight;
@@ -126,12 +138,17 @@ async function protect(state, req, facts, store, fetchOption, denyTtl, now) {
     }
   }
   const decision = JSON.parse(guard.decide(facts, hit, now));
+  for (const line of decision.events ?? []) audit(line);
   if (decision.action === "forward") {
     audit(decision.audit);
-    return forwardResponse(req.headers, decision.headers);
+    return forwardResponse(req.headers, decision.headers, decision.response_headers);
   }
   return toResponse(decision, req.url);
 }
+
+/** Enough rounds for two tokens (JWKS fetch + WebCrypto check each) and three attempts. */
+const MAX_IO_ROUNDS = 8;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function refreshJwks(guard, plan, facts, fetchImpl) {
   const outcome = await sendPlanned(fetchImpl, plan);

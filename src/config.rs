@@ -123,6 +123,9 @@ pub struct Config {
     pub admin_token: Option<Secret>,
     /// `ORIGIN_URL`, without a trailing slash.
     pub origin_url: Option<String>,
+    /// `CLERK_PROXY_URL` / `NEXT_PUBLIC_CLERK_PROXY_URL`: where handshakes go instead of the
+    /// Frontend API host (absolute, or a path on the request's origin).
+    pub proxy_url: Option<String>,
     /// `CLERK_AUDIT_ALLOWED`.
     pub audit_allowed: bool,
     /// Every rejected variable.
@@ -350,6 +353,8 @@ impl Config {
         }
 
         let origin_url = p.http_url("ORIGIN_URL", Impact::Auth);
+        let proxy_url = parse_proxy_url(&mut p);
+        refuse_satellite(&mut p);
         let audit_allowed = p.bool("CLERK_AUDIT_ALLOWED", Impact::Auth);
 
         Config {
@@ -366,6 +371,7 @@ impl Config {
             webhooks_paused,
             admin_token,
             origin_url,
+            proxy_url,
             audit_allowed,
             problems: p.problems,
         }
@@ -476,6 +482,51 @@ fn parse_bypass<E: Env + ?Sized>(p: &mut Parser<'_, E>) -> BypassPolicy {
         paths,
         never,
         grace_seconds,
+    }
+}
+
+/// `CLERK_PROXY_URL` (or its `NEXT_PUBLIC_` twin): an absolute http(s) URL, or a path that
+/// Clerk resolves against the request's origin.
+fn parse_proxy_url<E: Env + ?Sized>(p: &mut Parser<'_, E>) -> Option<String> {
+    let (name, value) = ["CLERK_PROXY_URL", "NEXT_PUBLIC_CLERK_PROXY_URL"]
+        .into_iter()
+        .find_map(|name| p.get(name).map(|v| (name, v)))?;
+    let relative = value.starts_with('/') && !value.starts_with("//");
+    if is_http_url(&value) || (relative && !value.chars().any(char::is_whitespace)) {
+        return Some(value);
+    }
+    p.reject(
+        if name == "CLERK_PROXY_URL" {
+            "CLERK_PROXY_URL"
+        } else {
+            "NEXT_PUBLIC_CLERK_PROXY_URL"
+        },
+        Impact::Auth,
+        "must be an absolute http(s) URL (e.g. https://app.example.com/__clerk) or a path \
+         starting with / (e.g. /__clerk), as in the Clerk dashboard's proxy settings",
+    );
+    None
+}
+
+/// Satellite domains sync sessions through a primary domain; a partial build of that flow
+/// loops, so a satellite configuration is refused outright rather than half-served.
+fn refuse_satellite<E: Env + ?Sized>(p: &mut Parser<'_, E>) {
+    for name in ["CLERK_IS_SATELLITE", "NEXT_PUBLIC_CLERK_IS_SATELLITE"] {
+        let Some(value) = p.get(name) else { continue };
+        if matches!(value.to_ascii_lowercase().as_str(), "false" | "0") {
+            continue;
+        }
+        p.reject(
+            if name == "CLERK_IS_SATELLITE" {
+                "CLERK_IS_SATELLITE"
+            } else {
+                "NEXT_PUBLIC_CLERK_IS_SATELLITE"
+            },
+            Impact::Auth,
+            "satellite domains are not supported by clerk-edge-guard (their handshake syncs \
+             through the primary domain, which the edge does not do): put the edge in front of \
+             the primary domain only, and unset this variable",
+        );
     }
 }
 

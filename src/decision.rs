@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use crate::audit::{AuditEvent, Level};
 use crate::bypass::BypassMode;
 use crate::config::{Config, Impact};
+use crate::handshake::{ClerkState, Directives};
 use crate::paths::{has_dot_segments, PathPatterns};
 use crate::token::{SessionClaims, TokenError, Verification};
 
@@ -159,6 +160,28 @@ pub enum Decision {
         /// `CLERK_SIGN_IN_URL?redirect_url=<original URL>` for document requests.
         redirect_to: Option<String>,
     },
+    /// 307 to the Frontend API for fresh cookies (Clerk's handshake).
+    Handshake {
+        /// Clerk's reason (`__clerk_hs_reason`).
+        reason: &'static str,
+        /// `<frontend api>/v1/client/handshake?…`.
+        location: String,
+        /// The next `__clerk_redirect_count`.
+        redirect_count: String,
+    },
+    /// 307 back to the page without the handshake parameters (a development instance's
+    /// return leg), signed in or out, with the directives as cookies.
+    ReturnLegRedirect {
+        /// The cleaned URL.
+        location: String,
+        /// `None`: signed in; else the signed-out reason.
+        signed_out_reason: Option<&'static str>,
+    },
+    /// 500: a development instance received a handshake token it cannot verify.
+    HandshakeTokenRefused {
+        /// What to do (Clerk's words).
+        message: String,
+    },
     /// 500: token checking is misconfigured.
     Misconfigured {
         /// The variables at fault (names only).
@@ -176,7 +199,8 @@ impl Decision {
                 ..
             } => Some(307),
             Self::SignedOut { .. } => Some(401),
-            Self::Misconfigured { .. } => Some(500),
+            Self::Handshake { .. } | Self::ReturnLegRedirect { .. } => Some(307),
+            Self::Misconfigured { .. } | Self::HandshakeTokenRefused { .. } => Some(500),
         }
     }
 
@@ -224,6 +248,55 @@ impl Decision {
                 .collect(),
                 body: json!({ "error": "unauthenticated", "reason": reason }),
             }),
+            Self::Handshake {
+                reason,
+                location,
+                redirect_count,
+            } => Some(Refusal {
+                status: 307,
+                headers: vec![
+                    ("location", location.clone()),
+                    (HEADER_AUTH_STATUS, "handshake".to_owned()),
+                    (HEADER_AUTH_REASON, (*reason).to_owned()),
+                    (
+                        "set-cookie",
+                        format!(
+                            "{}={redirect_count}; SameSite=Lax; HttpOnly; Max-Age=2",
+                            crate::handshake::context::COOKIE_REDIRECT_COUNT
+                        ),
+                    ),
+                ],
+                body: json!({ "status": "handshake", "reason": reason }),
+            }),
+            Self::ReturnLegRedirect {
+                location,
+                signed_out_reason,
+            } => Some(Refusal {
+                status: 307,
+                headers: vec![("location", location.clone())]
+                    .into_iter()
+                    .chain(match signed_out_reason {
+                        None => vec![(HEADER_AUTH_STATUS, "signed-in".to_owned())],
+                        Some(reason) => vec![
+                            (HEADER_AUTH_STATUS, "signed-out".to_owned()),
+                            (HEADER_AUTH_REASON, (*reason).to_owned()),
+                        ],
+                    })
+                    .collect(),
+                body: json!({ "status": "handshake-complete" }),
+            }),
+            Self::HandshakeTokenRefused { message } => Some(Refusal {
+                status: 500,
+                headers: vec![
+                    (HEADER_AUTH_STATUS, "signed-out".to_owned()),
+                    (HEADER_AUTH_REASON, "handshake-token-refused".to_owned()),
+                ],
+                body: json!({
+                    "error": "handshake-token-refused",
+                    "reason": "handshake-token-refused",
+                    "message": message,
+                }),
+            }),
             Self::Misconfigured { variables } => Some(Refusal {
                 status: 500,
                 headers: vec![
@@ -260,9 +333,25 @@ pub struct Outcome {
     pub decision: Decision,
     /// What to log.
     pub audit: Option<AuditEvent>,
+    /// Headers for the response the client gets, whether the origin's (forwarded) or the
+    /// refusal: a handshake's `Set-Cookie` directives. Append, never replace: several
+    /// `set-cookie` headers are the point.
+    pub response_headers: Vec<(&'static str, String)>,
 }
 
-/// Decides a protected request.
+/// Whether Clerk's cookie path (and so the handshake) decides this request: a publishable
+/// key names the Frontend API, the request carries no `Authorization` token (a redirect
+/// cannot renew a header), token checking is sound, and no emergency bypass is in force
+/// for the path (the Frontend API may be what is down; the bypass decides as before).
+pub fn handshake_applies(config: &Config, path: &str, has_bearer: bool, now_ms: i64) -> bool {
+    config.publishable_key.is_some()
+        && !has_bearer
+        && !config.has_problems(Impact::Auth)
+        && config.bypass.mode_for(path, now_ms) == BypassMode::Off
+}
+
+/// Decides a protected request on `verifyToken`'s answer alone (no publishable key, a
+/// Bearer token, or a bypass in force).
 pub fn decide(
     config: &Config,
     facts: &RequestFacts<'_>,
@@ -270,7 +359,26 @@ pub fn decide(
     deny_hit: Option<DenyListHit>,
     now_ms: i64,
 ) -> Outcome {
+    decide_with(config, facts, verification, None, deny_hit, now_ms)
+}
+
+/// Decides a protected request. `clerk` is the state of Clerk's cookie path when
+/// [`handshake_applies`]; `deny_hit` is what the deny-list holds for its identity (or for
+/// the verification's when there is no state).
+pub fn decide_with(
+    config: &Config,
+    facts: &RequestFacts<'_>,
+    verification: &Verification,
+    clerk: Option<&ClerkState>,
+    deny_hit: Option<DenyListHit>,
+    now_ms: i64,
+) -> Outcome {
     let bypass = config.bypass.mode_for(facts.path, now_ms);
+    if let Some(state) =
+        clerk.filter(|_| bypass == BypassMode::Off && !config.has_problems(Impact::Auth))
+    {
+        return decide_clerk_state(config, facts, state, deny_hit);
+    }
     let identity = verification.identity();
     // Broken token checking fails closed, except for what a bypass in force lets through:
     // that is when the bypass is needed.
@@ -307,6 +415,7 @@ pub fn decide(
                     identity: Some(claims.clone()),
                 },
                 audit,
+                response_headers: Vec::new(),
             }
         }
         (
@@ -324,6 +433,115 @@ pub fn decide(
         (Verification::Rejected { error, signed }, _) => {
             signed_out(config, facts, error.code(), signed.as_ref())
         }
+    }
+}
+
+/// The cookie path's state, turned into what the client gets.
+fn decide_clerk_state(
+    config: &Config,
+    facts: &RequestFacts<'_>,
+    state: &ClerkState,
+    deny_hit: Option<DenyListHit>,
+) -> Outcome {
+    let directive_headers =
+        |d: &Option<Directives>| d.as_ref().map(Directives::headers).unwrap_or_default();
+    if let Some(hit) = deny_hit {
+        // A revoked session renewed by a handshake is still revoked.
+        let mut out = signed_out(config, facts, hit.code(), state.identity());
+        if let ClerkState::SignedIn { directives, .. } = state {
+            out.response_headers = directive_headers(directives);
+        }
+        return out;
+    }
+    match state {
+        ClerkState::SignedIn {
+            claims,
+            directives,
+            redirect_to: Some(location),
+        } => {
+            let mut out = refuse(
+                Decision::ReturnLegRedirect {
+                    location: location.clone(),
+                    signed_out_reason: None,
+                },
+                Some(claims),
+            );
+            out.audit = config.audit_allowed.then(|| {
+                with_identity(AuditEvent::new(Level::Info, "auth.handshake"), Some(claims))
+                    .text("status", "signed-in")
+                    .text("step", "return-leg")
+            });
+            out.response_headers = directive_headers(directives);
+            out
+        }
+        ClerkState::SignedIn {
+            claims,
+            directives,
+            redirect_to: None,
+        } => Outcome {
+            decision: Decision::Forward {
+                status: AuthStatus::SignedIn,
+                identity: Some(claims.clone()),
+            },
+            audit: config.audit_allowed.then(|| {
+                let event =
+                    with_identity(AuditEvent::new(Level::Info, "auth.allowed"), Some(claims))
+                        .text("status", "signed-in");
+                match directives {
+                    Some(_) => event.text("handshake", "return-leg"),
+                    None => event,
+                }
+            }),
+            response_headers: directive_headers(directives),
+        },
+        ClerkState::SignedOut {
+            reason,
+            identity,
+            directives,
+            redirect_to,
+        } => {
+            let mut out = match redirect_to {
+                Some(location) => refuse(
+                    Decision::ReturnLegRedirect {
+                        location: location.clone(),
+                        signed_out_reason: Some(reason),
+                    },
+                    identity.as_ref(),
+                ),
+                None => signed_out(config, facts, reason, identity.as_ref()),
+            };
+            out.response_headers = directive_headers(directives);
+            out
+        }
+        ClerkState::Handshake {
+            reason,
+            location,
+            redirect_count,
+            identity,
+        } => Outcome {
+            decision: Decision::Handshake {
+                reason,
+                location: location.clone(),
+                redirect_count: redirect_count.clone(),
+            },
+            // Normal traffic: every returning visitor takes one.
+            audit: config.audit_allowed.then(|| {
+                with_identity(
+                    AuditEvent::new(Level::Info, "auth.handshake"),
+                    identity.as_ref(),
+                )
+                .text("reason", reason)
+                .text("redirect_count", redirect_count)
+                .value("status", Value::from(307))
+            }),
+            response_headers: Vec::new(),
+        },
+        ClerkState::DevHandshakeTokenRefused { message } => refuse(
+            Decision::HandshakeTokenRefused {
+                message: message.clone(),
+            },
+            None,
+        ),
     }
 }
 
@@ -361,6 +579,7 @@ fn bypassed(config: &Config, mode: BypassMode, identity: Option<SessionClaims>) 
             identity,
         },
         audit: Some(audit),
+        response_headers: Vec::new(),
     }
 }
 
@@ -406,6 +625,12 @@ fn is_same_page(sign_in_url: &str, facts: &RequestFacts<'_>) -> bool {
 fn refuse(decision: Decision, identity: Option<&SessionClaims>) -> Outcome {
     let reason = match &decision {
         Decision::SignedOut { reason, .. } => reason,
+        Decision::ReturnLegRedirect {
+            signed_out_reason: Some(reason),
+            ..
+        } => reason,
+        Decision::ReturnLegRedirect { .. } => "signed-in",
+        Decision::HandshakeTokenRefused { .. } => "handshake-token-refused",
         _ => REASON_MISCONFIGURED,
     };
     let audit = with_identity(AuditEvent::new(Level::Warn, "auth.denied"), identity)
@@ -414,6 +639,7 @@ fn refuse(decision: Decision, identity: Option<&SessionClaims>) -> Outcome {
     Outcome {
         decision,
         audit: Some(audit),
+        response_headers: Vec::new(),
     }
 }
 

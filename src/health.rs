@@ -30,10 +30,24 @@ pub fn health_report(config: &Config, jwks_refresh_failing: bool, now_ms: i64) -
     } else {
         "off"
     };
+    // The handshake needs the Frontend API the publishable key names; a live bypass
+    // suspends it on the bypass's paths (the Frontend API may be what is down).
+    let handshake = match &config.publishable_key {
+        None => json!({
+            "status": "off",
+            "why": "no CLERK_PUBLISHABLE_KEY: expired session cookies are refused, not renewed",
+        }),
+        Some(pk) => json!({
+            "status": if mode == "off" { "on" } else { "suspended-by-bypass" },
+            "instance": if pk.production { "production" } else { "development" },
+            "frontend_api": config.proxy_url.as_deref().unwrap_or(&pk.frontend_api),
+        }),
+    };
     json!({
         "status": status,
         "key_source": key_source,
         "bypass": { "mode": mode, "until": bypass.until_ms.map(format_millis) },
+        "handshake": handshake,
         "webhooks": { "paused": config.webhooks_paused },
         "version": env!("CARGO_PKG_VERSION"),
         "invalid_variables": config.problems.iter().map(|p| p.variable).collect::<Vec<_>>(),
@@ -67,6 +81,31 @@ mod tests {
             health_report(&Config::from_pairs(&[]), false, 0)["status"],
             "misconfigured"
         );
+    }
+
+    #[test]
+    fn the_handshake_is_reported_on_off_or_suspended() {
+        let off = Config::from_pairs(&[("CLERK_SECRET_KEY", "sk_test_x")]);
+        assert_eq!(health_report(&off, false, 0)["handshake"]["status"], "off");
+        // pk_live_ + base64("clerk.example.com$")
+        let pk = "pk_live_Y2xlcmsuZXhhbXBsZS5jb20k";
+        let on = Config::from_pairs(&[
+            ("CLERK_SECRET_KEY", "sk_live_x"),
+            ("CLERK_PUBLISHABLE_KEY", pk),
+        ]);
+        let report = health_report(&on, false, 0);
+        assert_eq!(report["handshake"]["status"], "on");
+        assert_eq!(report["handshake"]["instance"], "production");
+        assert_eq!(report["handshake"]["frontend_api"], "clerk.example.com");
+        let bypassed = Config::from_pairs(&[
+            ("CLERK_SECRET_KEY", "sk_live_x"),
+            ("CLERK_PUBLISHABLE_KEY", pk),
+            ("CLERK_EMERGENCY_BYPASS", "grace"),
+            ("CLERK_EMERGENCY_BYPASS_REASON", "INC-1"),
+            ("CLERK_EMERGENCY_BYPASS_UNTIL", "2030-01-01T00:00:00Z"),
+        ]);
+        let report = health_report(&bypassed, false, 0);
+        assert_eq!(report["handshake"]["status"], "suspended-by-bypass");
     }
 
     #[test]

@@ -88,9 +88,18 @@ pub mod edge {
 
     use crate::audit::{AuditEvent, Level, RequestContext};
     use crate::bypass::BypassMode;
-    use crate::clerk_api::{request_url, ApiOutcome, ApiRequest, ATTEMPT_TIMEOUT_MS};
+    use crate::clerk_api::{
+        request_url, ApiCall, ApiOutcome, ApiRequest, CallProgress, ATTEMPT_TIMEOUT_MS,
+    };
     use crate::config::{Config, Impact, KeyConfig};
-    use crate::decision::{decide, needs_verification, route, DenyListHit, RequestFacts, Route};
+    use crate::decision::{
+        decide_with, handshake_applies, needs_verification, route, DenyListHit, RequestFacts, Route,
+    };
+    use crate::handshake::return_leg::{handshake_payload_request, verify_handshake_token};
+    use crate::handshake::{
+        authenticate, Authenticated, HandshakeContext, LegDirectives, RequestParts,
+        ReturnLegSource, NONCE_WITHOUT_SECRET,
+    };
     use crate::keys::{self, FetchDecision, JwksCache};
     use crate::paths::decode_path;
     use crate::revocation::{
@@ -99,8 +108,9 @@ pub mod edge {
         StepOutcome,
     };
     use crate::token::{
-        begin_cached, complete_cached, decode, find_session_token, verify_cached, ClaimRules,
-        KeySource, PendingSignature, Step, TokenError, Verification,
+        begin_cached, complete_cached, decode, decode_jwt, find_session_token,
+        token_from_authorization, verify_cached, ClaimRules, KeySource, PendingSignature, Step,
+        TokenError, Verification,
     };
     use crate::verified_cache::VerifiedTokenCache;
     use crate::webhook::{
@@ -130,6 +140,13 @@ pub mod edge {
         cookie: Option<String>,
         sec_fetch_dest: Option<String>,
         accept: Option<String>,
+        host: Option<String>,
+        forwarded_host: Option<String>,
+        forwarded_proto: Option<String>,
+        referer: Option<String>,
+        /// The outcomes of the handshake nonce exchange's attempts so far (the JS side adds
+        /// each answer to the facts and asks again): `api_outcome`'s shapes.
+        handshake_attempts: Vec<Value>,
         request_id: String,
         ip: String,
         user_agent: String,
@@ -138,6 +155,20 @@ pub mod edge {
     impl Facts {
         fn parse(json: &str) -> Self {
             serde_json::from_str(json).unwrap_or_default()
+        }
+
+        fn parts(&self) -> RequestParts<'_> {
+            RequestParts {
+                method: &self.method,
+                url: &self.url,
+                host: self.host.as_deref(),
+                forwarded_host: self.forwarded_host.as_deref(),
+                forwarded_proto: self.forwarded_proto.as_deref(),
+                cookie: self.cookie.as_deref(),
+                sec_fetch_dest: self.sec_fetch_dest.as_deref(),
+                accept: self.accept.as_deref(),
+                referer: self.referer.as_deref(),
+            }
         }
 
         fn context(&self) -> RequestContext {
@@ -199,7 +230,10 @@ pub mod edge {
 
     /// `{"status", "body", "retry_after"}` | `{"timeout": true}` | `{"network_error": text}`.
     fn api_outcome(json: &str) -> ApiOutcome {
-        let value: Value = serde_json::from_str(json).unwrap_or(Value::Null);
+        api_outcome_value(&serde_json::from_str(json).unwrap_or(Value::Null))
+    }
+
+    fn api_outcome_value(value: &Value) -> ApiOutcome {
         if value.get("timeout").and_then(Value::as_bool) == Some(true) {
             return ApiOutcome::Timeout;
         }
@@ -232,6 +266,34 @@ pub mod edge {
         FetchJwks(Value),
         /// A signature check for WebCrypto (see [`PendingChecks::insert`]).
         CheckSignature(Value),
+    }
+
+    /// Everything a protected request's decision needs, or the I/O that must happen first.
+    enum Gathered {
+        Ready {
+            /// The verification of the request's own token.
+            verification: Verification,
+            /// Clerk's cookie path, when [`handshake_applies`].
+            clerk: Option<Authenticated>,
+        },
+        FetchJwks(Value),
+        CheckSignature(Value),
+        /// One attempt of the handshake nonce exchange: `{url, method, headers, delay_ms,
+        /// timeout_ms}` for `fetch`; its outcome goes into the facts' `handshake_attempts`.
+        Call(Value),
+    }
+
+    impl From<Prepared> for Gathered {
+        fn from(prepared: Prepared) -> Self {
+            match prepared {
+                Prepared::Ready(verification) => Gathered::Ready {
+                    verification,
+                    clerk: None,
+                },
+                Prepared::FetchJwks(plan) => Gathered::FetchJwks(plan),
+                Prepared::CheckSignature(check) => Gathered::CheckSignature(check),
+            }
+        }
     }
 
     /// Most signature checks in flight at once; beyond it the oldest is dropped (its request
@@ -386,15 +448,25 @@ pub mod edge {
         /// in the cache.
         pub fn identity(&mut self, facts_json: &str, now: f64, allow_async: bool) -> String {
             let facts = Facts::parse(facts_json);
-            match self.prepare(&facts, now_ms(now), allow_async) {
-                Prepared::FetchJwks(plan) => json!({ "fetch": plan }),
-                Prepared::CheckSignature(check) => json!({ "check": check }),
-                Prepared::Ready(verification) => json!({
-                    "identity": verification.identity().map(|c| json!({
-                        "user_id": c.user_id,
-                        "session_id": c.session_id,
-                    })),
-                }),
+            match self.gather(&facts, now_ms(now), allow_async) {
+                Gathered::FetchJwks(plan) => json!({ "fetch": plan }),
+                Gathered::CheckSignature(check) => json!({ "check": check }),
+                Gathered::Call(plan) => json!({ "call": plan }),
+                Gathered::Ready {
+                    verification,
+                    clerk,
+                } => {
+                    let identity = match &clerk {
+                        Some(auth) => auth.state.identity(),
+                        None => verification.identity(),
+                    };
+                    json!({
+                        "identity": identity.map(|c| json!({
+                            "user_id": c.user_id,
+                            "session_id": c.session_id,
+                        })),
+                    })
+                }
             }
             .to_string()
         }
@@ -467,13 +539,19 @@ pub mod edge {
         pub fn decide(&mut self, facts_json: &str, deny_hit: &str, now: f64) -> String {
             let facts = Facts::parse(facts_json);
             let now = now_ms(now);
-            let verification = match self.prepare(&facts, now, false) {
-                Prepared::Ready(verification) => verification,
+            let (verification, clerk) = match self.gather(&facts, now, false) {
+                Gathered::Ready {
+                    verification,
+                    clerk,
+                } => (verification, clerk),
                 // Not planned without `allow_async`; never a pass if it were.
-                Prepared::FetchJwks(_) | Prepared::CheckSignature(_) => Verification::Rejected {
-                    error: TokenError::JwkRemoteFailedToLoad,
-                    signed: None,
-                },
+                Gathered::FetchJwks(_) | Gathered::CheckSignature(_) | Gathered::Call(_) => (
+                    Verification::Rejected {
+                        error: TokenError::JwkRemoteFailedToLoad,
+                        signed: None,
+                    },
+                    None,
+                ),
             };
             let deny_hit = match deny_hit {
                 "session" => Some(DenyListHit::Session),
@@ -488,26 +566,41 @@ pub mod edge {
                 sec_fetch_dest: facts.sec_fetch_dest.as_deref(),
                 accept: facts.accept.as_deref(),
             };
-            let outcome = decide(&self.config, &request_facts, &verification, deny_hit, now);
-            let audit = outcome
-                .audit
-                .map(|event| line(event, &facts.context(), now));
-            match outcome.decision.refusal() {
-                Some(refusal) => {
-                    respond(refusal.status, &refusal.body, &refusal.headers, audit).to_string()
+            let outcome = decide_with(
+                &self.config,
+                &request_facts,
+                &verification,
+                clerk.as_ref().map(|auth| &auth.state),
+                deny_hit,
+                now,
+            );
+            let request = facts.context();
+            // The lines a handshake always leaves (a loop, a failed exchange) come first.
+            let events: Vec<String> = clerk
+                .into_iter()
+                .flat_map(|auth| auth.events)
+                .map(|event| line(event, &request, now))
+                .collect();
+            let audit = outcome.audit.map(|event| line(event, &request, now));
+            let pairs = |headers: &[(&str, String)]| -> Vec<Value> {
+                headers.iter().map(|(n, v)| json!([n, v])).collect()
+            };
+            let mut answer = match outcome.decision.refusal() {
+                Some(mut refusal) => {
+                    refusal
+                        .headers
+                        .extend(outcome.response_headers.iter().cloned());
+                    respond(refusal.status, &refusal.body, &refusal.headers, audit)
                 }
                 None => json!({
                     "action": "forward",
-                    "headers": outcome
-                        .decision
-                        .forward_headers()
-                        .into_iter()
-                        .map(|(n, v)| json!([n, v]))
-                        .collect::<Vec<_>>(),
+                    "headers": pairs(&outcome.decision.forward_headers()),
+                    "response_headers": pairs(&outcome.response_headers),
                     "audit": audit,
-                })
-                .to_string(),
-            }
+                }),
+            };
+            answer["events"] = Value::from(events);
+            answer.to_string()
         }
 
         /// A 500 that fails closed when the adapter's own I/O broke (`detail`: which part,
@@ -862,17 +955,10 @@ pub mod edge {
         /// The verification of src/worker/protect.rs. With `allow_async` it stops where the
         /// JWKS must be fetched or a signature checked on WebCrypto; without, it decides.
         fn prepare(&mut self, facts: &Facts, now: i64, allow_async: bool) -> Prepared {
-            let Guard {
-                config,
-                jwks,
-                jwks_error,
-                tokens,
-                pending,
-            } = self;
-            if !needs_verification(config, &decode_path(&facts.path), now) {
+            if !needs_verification(&self.config, &decode_path(&facts.path), now) {
                 return Prepared::Ready(Verification::NoToken);
             }
-            let cookies = config.cookie_context(now);
+            let cookies = self.config.cookie_context(now);
             let Some((token, _)) = find_session_token(
                 facts.authorization.as_deref(),
                 facts.cookie.as_deref(),
@@ -880,6 +966,185 @@ pub mod edge {
             ) else {
                 return Prepared::Ready(Verification::NoToken);
             };
+            let token = token.into_owned();
+            self.prepare_token(&token, now, allow_async)
+        }
+
+        /// The verification of a protected request, and Clerk's cookie path when it
+        /// applies: the return leg first (nonce exchange, handshake token), then the session
+        /// tokens, each step stopping where I/O is needed.
+        fn gather(&mut self, facts: &Facts, now: i64, allow_async: bool) -> Gathered {
+            let verification = match self.prepare(facts, now, allow_async) {
+                Prepared::Ready(verification) => verification,
+                other => return other.into(),
+            };
+            let path = decode_path(&facts.path);
+            let has_bearer = facts
+                .authorization
+                .as_deref()
+                .and_then(token_from_authorization)
+                .is_some();
+            let ctx = match handshake_applies(&self.config, &path, has_bearer, now)
+                .then(|| HandshakeContext::read(&self.config, &facts.parts(), now))
+                .flatten()
+            {
+                Some(ctx) => ctx,
+                None => {
+                    return Gathered::Ready {
+                        verification,
+                        clerk: None,
+                    }
+                }
+            };
+            let leg = match ctx.return_leg() {
+                None => None,
+                Some(ReturnLegSource::Nonce(nonce)) => {
+                    match self.exchange_nonce(nonce, &facts.handshake_attempts, allow_async) {
+                        Ok(leg) => Some(leg),
+                        Err(call) => return Gathered::Call(call),
+                    }
+                }
+                Some(ReturnLegSource::Token(token)) => {
+                    match self.check_handshake_token(token, now, allow_async) {
+                        Ok(leg) => Some(leg),
+                        Err(fetch) => return Gathered::FetchJwks(fetch),
+                    }
+                }
+            };
+            let leg = match leg {
+                None => None,
+                Some(directives) => {
+                    let session = match directives.session_to_verify() {
+                        None => None,
+                        Some(token) => match self.prepare_token(&token, now, allow_async) {
+                            Prepared::Ready(v) => Some((token, v)),
+                            other => return other.into(),
+                        },
+                    };
+                    Some(directives.into_return_leg(session))
+                }
+            };
+            let rules = ClaimRules {
+                authorized_parties: &self.config.authorized_parties,
+                clock_skew_ms: self.config.clock_skew_ms,
+                now_ms: now,
+            };
+            let clerk = authenticate(&ctx, &verification, leg.as_ref(), &rules);
+            Gathered::Ready {
+                verification,
+                clerk: Some(clerk),
+            }
+        }
+
+        /// The nonce exchange, replayed over the attempts made so far: the directives, or
+        /// the next attempt to make (`Err`).
+        fn exchange_nonce(
+            &self,
+            nonce: &str,
+            attempts: &[Value],
+            allow_async: bool,
+        ) -> Result<LegDirectives, Value> {
+            let Some(secret) = &self.config.secret_key else {
+                return Ok(LegDirectives::NonceFailed(NONCE_WITHOUT_SECRET.to_owned()));
+            };
+            let mut call = ApiCall::new(handshake_payload_request(nonce));
+            let mut delay_ms = 0;
+            for attempt in attempts {
+                match call.on_outcome(api_outcome_value(attempt)) {
+                    CallProgress::RetryAfter(delay) => delay_ms = delay,
+                    CallProgress::Finished(result) => {
+                        return Ok(LegDirectives::from_payload_call(result))
+                    }
+                }
+            }
+            if !allow_async {
+                return Ok(LegDirectives::NonceFailed(
+                    "the nonce exchange was not completed by the middleware".to_owned(),
+                ));
+            }
+            let mut plan = call_json(
+                &self.config.api_url,
+                secret.expose(),
+                call.request(),
+                delay_ms,
+            );
+            if let Value::Object(map) = &mut plan {
+                map.remove("kind");
+            }
+            Err(plan)
+        }
+
+        /// Checks a handshake token with the instance's key: the directives, or the JWKS
+        /// fetch that must happen first (`Err`).
+        fn check_handshake_token(
+            &mut self,
+            token: &str,
+            now: i64,
+            allow_async: bool,
+        ) -> Result<LegDirectives, Value> {
+            let keys = match &self.config.keys {
+                KeyConfig::Pem(key) => KeySource::Pem(key),
+                KeyConfig::Jwks => {
+                    let kid = decode_jwt(token)
+                        .ok()
+                        .and_then(|d| d.kid().map(str::to_owned));
+                    if allow_async {
+                        if let Some(plan) = self.jwks_fetch_plan(kid.as_deref(), now) {
+                            return Err(plan);
+                        }
+                    }
+                    if !self.jwks.has_keys() {
+                        let error = self.jwks_error.unwrap_or(TokenError::JwkRemoteFailedToLoad);
+                        return Ok(LegDirectives::TokenRefused(error));
+                    }
+                    KeySource::Jwks(self.jwks.find(kid.as_deref()))
+                }
+                KeyConfig::None => {
+                    return Ok(LegDirectives::TokenRefused(TokenError::JwkFailedToResolve))
+                }
+            };
+            Ok(LegDirectives::from_token_check(verify_handshake_token(
+                token, keys,
+            )))
+        }
+
+        /// The JWKS fetch to make now for `kid`, if the cache policy says so.
+        fn jwks_fetch_plan(&mut self, kid: Option<&str>, now: i64) -> Option<Value> {
+            let secret = self.config.secret_key.as_ref()?;
+            if self.jwks.needs_fetch(kid, now) != FetchDecision::Fetch {
+                return None;
+            }
+            self.jwks.record_attempt(now);
+            let mut plan = call_json(
+                &self.config.api_url,
+                secret.expose(),
+                &ApiRequest::jwks(),
+                0,
+            );
+            if let Value::Object(map) = &mut plan {
+                map.remove("kind");
+            }
+            Some(plan)
+        }
+
+        /// Verifies one token as far as the caches allow (see [`Self::identity`]).
+        fn prepare_token(&mut self, token: &str, now: i64, allow_async: bool) -> Prepared {
+            if allow_async && matches!(self.config.keys, KeyConfig::Jwks) {
+                let settings = self.tokens.settings_id("jwks");
+                if self.tokens.get(token, settings, now).is_none() {
+                    let kid = decode(token).ok().and_then(|d| d.kid().map(str::to_owned));
+                    if let Some(plan) = self.jwks_fetch_plan(kid.as_deref(), now) {
+                        return Prepared::FetchJwks(plan);
+                    }
+                }
+            }
+            let Guard {
+                config,
+                jwks,
+                jwks_error,
+                tokens,
+                pending,
+            } = self;
             let rules = ClaimRules {
                 authorized_parties: &config.authorized_parties,
                 clock_skew_ms: config.clock_skew_ms,
@@ -895,42 +1160,30 @@ pub mod edge {
             let step = match &config.keys {
                 KeyConfig::Pem(key) => {
                     let settings = tokens.settings_id("pem");
-                    begin_cached(tokens, settings, &token, KeySource::Pem(key), &rules)
+                    begin_cached(tokens, settings, token, KeySource::Pem(key), &rules)
                 }
                 KeyConfig::Jwks => {
                     let settings = tokens.settings_id("jwks");
-                    if tokens.get(&token, settings, now).is_some() {
+                    if tokens.get(token, settings, now).is_some() {
                         // A hit needs no key: skip the JWKS refresh check too.
                         return Prepared::Ready(verify_cached(
                             tokens,
                             settings,
-                            &token,
+                            token,
                             KeySource::Jwks(None),
                             &rules,
                             keep_after_exp,
                         ));
                     }
-                    let kid = match decode(&token) {
+                    let kid = match decode(token) {
                         Ok(decoded) => decoded.kid().map(str::to_owned),
                         Err(error) => return rejected(error),
                     };
-                    if allow_async && jwks.needs_fetch(kid.as_deref(), now) == FetchDecision::Fetch
-                    {
-                        if let Some(secret) = &config.secret_key {
-                            jwks.record_attempt(now);
-                            let mut plan =
-                                call_json(&config.api_url, secret.expose(), &ApiRequest::jwks(), 0);
-                            if let Value::Object(map) = &mut plan {
-                                map.remove("kind");
-                            }
-                            return Prepared::FetchJwks(plan);
-                        }
-                    }
                     if !jwks.has_keys() {
                         return rejected(jwks_error.unwrap_or(TokenError::JwkRemoteFailedToLoad));
                     }
                     let keys = KeySource::Jwks(jwks.find(kid.as_deref()));
-                    begin_cached(tokens, settings, &token, keys, &rules)
+                    begin_cached(tokens, settings, token, keys, &rules)
                 }
                 KeyConfig::None => return rejected(TokenError::JwkFailedToResolve),
             };

@@ -19,6 +19,9 @@
 //! - [`keys`]: PEM / JWKS parsing and the JWKS cache policy.
 //! - [`bypass`]: the emergency bypass policy (mode, expiry, path scope, never-bypass).
 //! - [`decision`]: request facts + config + verification outcome -> [`decision::Decision`].
+//! - [`handshake`]: Clerk's cookie path and handshake (`authenticateRequest`): the request's
+//!   context, the redirect to the Frontend API, and the return leg's plan (nonce exchange,
+//!   handshake token), sans-IO.
 //! - [`health`]: the body of `GET /__clerk/health`.
 //! - [`audit`]: the audit event and its one-line JSON form, with redaction.
 //! - [`webhook`]: Svix signature verification and Clerk webhook events.
@@ -33,6 +36,7 @@ pub mod bypass;
 pub mod clerk_api;
 pub mod config;
 pub mod decision;
+pub mod handshake;
 pub mod health;
 pub mod keys;
 pub mod paths;

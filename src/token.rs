@@ -183,6 +183,20 @@ pub fn payload_text(token: &str) -> Option<String> {
 
 /// Step 1: splits and decodes a token (`token-invalid` when it is not a JWT).
 pub fn decode(token: &str) -> Result<DecodedToken<'_>, TokenError> {
+    let decoded = decode_jwt(token)?;
+    // `@clerk/backend` throws a TypeError on a `null` header (it reads `header.kid`); a
+    // refusal is the only sensible answer.
+    if decoded.header.is_null()
+        || decoded.header.get("cat").and_then(Value::as_str) == Some(M2M_TOKEN_CATEGORY)
+    {
+        return Err(TokenError::Invalid);
+    }
+    Ok(decoded)
+}
+
+/// `decodeJwt` of `@clerk/backend`: three parts, JSON header and payload, a base64url
+/// signature; nothing about what the token is (machine tokens and odd headers included).
+pub fn decode_jwt(token: &str) -> Result<DecodedToken<'_>, TokenError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(TokenError::Invalid);
     }
@@ -198,13 +212,6 @@ pub fn decode(token: &str) -> Result<DecodedToken<'_>, TokenError> {
         signature: decode_base64url(signature).ok_or(TokenError::Invalid)?,
         signing_input: token.get(..header.len() + 1 + payload.len()).unwrap_or(""),
     };
-    // `@clerk/backend` throws a TypeError on a `null` header (it reads `header.kid`); a
-    // refusal is the only sensible answer.
-    if decoded.header.is_null()
-        || decoded.header.get("cat").and_then(Value::as_str) == Some(M2M_TOKEN_CATEGORY)
-    {
-        return Err(TokenError::Invalid);
-    }
     Ok(decoded)
 }
 
@@ -222,6 +229,11 @@ impl<'a> DecodedToken<'a> {
     /// The raw signature bytes.
     pub fn signature(&self) -> &[u8] {
         &self.signature
+    }
+
+    /// The decoded header (untrusted until the signature is checked).
+    pub fn header(&self) -> &Value {
+        &self.header
     }
 
     /// The decoded payload (untrusted until the signature is checked).
@@ -736,7 +748,7 @@ pub fn find_session_token<'r>(
 
 /// `parseAuthorizationHeader`: `Bearer <t>` gives `<t>`, a value without a space is taken as
 /// the token itself, any other scheme is ignored (and the cookie is used instead).
-fn token_from_authorization(value: &str) -> Option<&str> {
+pub fn token_from_authorization(value: &str) -> Option<&str> {
     if value.is_empty() {
         return None;
     }
@@ -750,10 +762,10 @@ fn token_from_authorization(value: &str) -> Option<&str> {
 }
 
 /// A parsed `Cookie` header; the first occurrence of a name wins, as in the `cookie` package.
-struct Cookies<'h>(Vec<(&'h str, &'h str)>);
+pub(crate) struct Cookies<'h>(Vec<(&'h str, &'h str)>);
 
 impl<'h> Cookies<'h> {
-    fn parse(header: &'h str) -> Self {
+    pub(crate) fn parse(header: &'h str) -> Self {
         let mut pairs: Vec<(&str, &str)> = Vec::new();
         for item in header.split(';') {
             let Some((name, value)) = item.split_once('=') else {
@@ -773,7 +785,8 @@ impl<'h> Cookies<'h> {
         Self(pairs)
     }
 
-    fn get(&self, name: &str) -> Option<std::borrow::Cow<'h, str>> {
+    /// The percent-decoded value of `name`, when present (possibly empty).
+    pub(crate) fn get(&self, name: &str) -> Option<std::borrow::Cow<'h, str>> {
         let raw = self.0.iter().find(|(n, _)| *n == name)?.1;
         Some(percent_decode_cookie(raw))
     }
@@ -789,7 +802,7 @@ fn percent_decode_cookie(raw: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// `usesSuffixedCookies` of `@clerk/backend`'s authenticate context.
-fn uses_suffixed_cookies(cookies: &Cookies<'_>, ctx: &CookieContext<'_>) -> bool {
+pub(crate) fn uses_suffixed_cookies(cookies: &Cookies<'_>, ctx: &CookieContext<'_>) -> bool {
     let Some(suffix) = ctx.suffix else {
         return false;
     };

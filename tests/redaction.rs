@@ -386,8 +386,9 @@ fn decision_lines_carry_no_secret() {
                     &[None]
                 };
                 for &hit in hits {
-                    let Outcome { decision, audit } =
-                        decide(config, &facts, verification, hit, IAT_MS);
+                    let Outcome {
+                        decision, audit, ..
+                    } = decide(config, &facts, verification, hit, IAT_MS);
                     // What the client gets back must not echo secrets either (the redirect
                     // target may carry the original URL: it is the client's own).
                     if let Some(refusal) = decision.refusal() {

@@ -10,13 +10,20 @@ use wasm_bindgen::JsValue;
 
 use crate::audit::{AuditEvent, Level, RequestContext};
 use crate::bypass::BypassMode;
-use crate::clerk_api::ATTEMPT_TIMEOUT_MS;
+use crate::clerk_api::{ApiCall, ApiOutcome, CallProgress, ATTEMPT_TIMEOUT_MS};
 use crate::config::{Config, KeyConfig};
-use crate::decision::{decide, is_identity_header, needs_verification, Decision, RequestFacts};
+use crate::decision::{
+    decide_with, handshake_applies, is_identity_header, needs_verification, Decision, RequestFacts,
+};
+use crate::handshake::return_leg::{handshake_payload_request, verify_handshake_token};
+use crate::handshake::{
+    authenticate, Authenticated, HandshakeContext, LegDirectives, RequestParts, ReturnLegSource,
+    NONCE_WITHOUT_SECRET,
+};
 use crate::keys::FetchDecision;
 use crate::token::{
-    begin_cached, cached_outcome, complete_cached, decode, find_session_token, ClaimRules,
-    KeySource, Step, TokenError, Verification,
+    begin_cached, cached_outcome, complete_cached, decode, decode_jwt, find_session_token,
+    token_from_authorization, ClaimRules, KeySource, Step, TokenError, Verification,
 };
 
 use super::isolate::{self, IsolateState};
@@ -37,14 +44,53 @@ pub async fn handle(
     } else {
         Verification::NoToken
     };
-    let deny_hit = match verification.identity() {
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let url = RequestUrl::of(&req);
+    let method = req.method();
+    let has_bearer = header("authorization")
+        .as_deref()
+        .and_then(token_from_authorization)
+        .is_some();
+    let clerk = if handshake_applies(config, path, has_bearer, now) {
+        let (host, forwarded_host, forwarded_proto, cookie, sec_fetch_dest, accept, referer) = (
+            header("host"),
+            header("x-forwarded-host"),
+            header("x-forwarded-proto"),
+            header("cookie"),
+            header("sec-fetch-dest"),
+            header("accept"),
+            header("referer"),
+        );
+        let parts = RequestParts {
+            method: method.as_ref(),
+            url: url.as_str(),
+            host: host.as_deref(),
+            forwarded_host: forwarded_host.as_deref(),
+            forwarded_proto: forwarded_proto.as_deref(),
+            cookie: cookie.as_deref(),
+            sec_fetch_dest: sec_fetch_dest.as_deref(),
+            accept: accept.as_deref(),
+            referer: referer.as_deref(),
+        };
+        match HandshakeContext::read(config, &parts, now) {
+            Some(ctx) => Some(cookie_path(&ctx, &verification, state, request, now).await),
+            None => None,
+        }
+    } else {
+        None
+    };
+    for event in clerk.iter().flat_map(|auth| &auth.events) {
+        emit(event, Some(request), now);
+    }
+    let identity = match &clerk {
+        Some(auth) => auth.state.identity(),
+        None => verification.identity(),
+    };
+    let deny_hit = match identity {
         Some(identity) => denylist::check(env, state, identity, now).await?,
         None => None,
     };
-    let header = |name: &str| req.headers().get(name).ok().flatten();
-    let url = RequestUrl::of(&req);
     let (sec_fetch_dest, accept) = (header("sec-fetch-dest"), header("accept"));
-    let method = req.method();
     let facts = RequestFacts {
         method: method.as_ref(),
         path,
@@ -52,26 +98,126 @@ pub async fn handle(
         sec_fetch_dest: sec_fetch_dest.as_deref(),
         accept: accept.as_deref(),
     };
-    let outcome = decide(config, &facts, &verification, deny_hit, now);
+    let outcome = decide_with(
+        config,
+        &facts,
+        &verification,
+        clerk.as_ref().map(|auth| &auth.state),
+        deny_hit,
+        now,
+    );
     if let Some(event) = &outcome.audit {
         emit(event, Some(request), now);
     }
     match outcome.decision.refusal() {
         Some(refusal) => {
             let mut response = json_response(refusal.status, &refusal.body)?;
-            for (name, value) in &refusal.headers {
-                response.headers_mut().set(name, value)?;
+            for (name, value) in refusal.headers.iter().chain(&outcome.response_headers) {
+                // Appended: a handshake answer carries several `set-cookie` headers.
+                response.headers_mut().append(name, value)?;
             }
             Ok(response)
         }
-        None => forward(req, config, &outcome.decision.forward_headers()).await,
+        None => {
+            forward(
+                req,
+                config,
+                &outcome.decision.forward_headers(),
+                &outcome.response_headers,
+            )
+            .await
+        }
+    }
+}
+
+/// Clerk's cookie path: the return leg's I/O when the request carries one (the nonce
+/// exchange through the Backend API, or the handshake token's key), the verification of the
+/// session it sets, then the core's decision.
+async fn cookie_path(
+    ctx: &HandshakeContext,
+    verification: &Verification,
+    state: &IsolateState,
+    request: &RequestContext,
+    now: i64,
+) -> Authenticated {
+    let leg = match ctx.return_leg() {
+        None => None,
+        Some(ReturnLegSource::Nonce(nonce)) => Some(exchange_nonce(&state.config, nonce).await),
+        Some(ReturnLegSource::Token(token)) => {
+            Some(check_handshake_token(state, token, request, now).await)
+        }
+    };
+    let leg = match leg {
+        None => None,
+        Some(directives) => {
+            let session = match directives.session_to_verify() {
+                Some(token) => {
+                    let verified = verify_token(&token, state, request, now).await;
+                    Some((token, verified))
+                }
+                None => None,
+            };
+            Some(directives.into_return_leg(session))
+        }
+    };
+    let rules = ClaimRules {
+        authorized_parties: &state.config.authorized_parties,
+        clock_skew_ms: state.config.clock_skew_ms,
+        now_ms: now,
+    };
+    authenticate(ctx, verification, leg.as_ref(), &rules)
+}
+
+/// `GET /v1/clients/handshake_payload?nonce=…`, with the retries of every Backend API call.
+async fn exchange_nonce(config: &Config, nonce: &str) -> LegDirectives {
+    if config.secret_key.is_none() {
+        return LegDirectives::NonceFailed(NONCE_WITHOUT_SECRET.to_owned());
+    }
+    let mut call = ApiCall::new(handshake_payload_request(nonce));
+    loop {
+        let outcome = backend::send_attempt(config, call.request(), ATTEMPT_TIMEOUT_MS)
+            .await
+            .unwrap_or_else(ApiOutcome::secret_key_missing);
+        match call.on_outcome(outcome) {
+            CallProgress::RetryAfter(delay_ms) => {
+                Delay::from(Duration::from_millis(delay_ms)).await;
+            }
+            CallProgress::Finished(result) => return LegDirectives::from_payload_call(result),
+        }
+    }
+}
+
+/// Checks a handshake token with the instance's key (the JWKS refreshed for its `kid` when
+/// needed). Rare (development instances), so the pure-Rust RSA does it.
+async fn check_handshake_token(
+    state: &IsolateState,
+    token: &str,
+    request: &RequestContext,
+    now: i64,
+) -> LegDirectives {
+    match &state.config.keys {
+        KeyConfig::Pem(key) => {
+            LegDirectives::from_token_check(verify_handshake_token(token, KeySource::Pem(key)))
+        }
+        KeyConfig::Jwks => {
+            let kid = decode_jwt(token)
+                .ok()
+                .and_then(|d| d.kid().map(str::to_owned));
+            if let Err(error) = refresh_jwks(state, kid.as_deref(), request, now).await {
+                return LegDirectives::TokenRefused(error);
+            }
+            let jwks = state.jwks.borrow();
+            let keys = KeySource::Jwks(jwks.find(kid.as_deref()));
+            LegDirectives::from_token_check(verify_handshake_token(token, keys))
+        }
+        KeyConfig::None => LegDirectives::TokenRefused(TokenError::JwkFailedToResolve),
     }
 }
 
 /// A `CLERK_PUBLIC_PATHS` request: forwarded without a check, but still stripped of
 /// client-supplied `x-clerk-*` headers.
 pub async fn forward_public(req: Request, state: &IsolateState) -> Result<Response> {
-    forward(req, &state.config, &[]).await
+    forward(req, &state.config, &[], &[]).await
 }
 
 /// Finds and verifies the request's session token.
@@ -81,15 +227,23 @@ async fn verify(
     request: &RequestContext,
     now: i64,
 ) -> Verification {
-    let config = &state.config;
     let authorization = req.headers().get("authorization").ok().flatten();
     let cookie = req.headers().get("cookie").ok().flatten();
-    let cookies = config.cookie_context(now);
-    let Some((token, _)) =
-        find_session_token(authorization.as_deref(), cookie.as_deref(), &cookies)
-    else {
-        return Verification::NoToken;
-    };
+    let cookies = state.config.cookie_context(now);
+    match find_session_token(authorization.as_deref(), cookie.as_deref(), &cookies) {
+        Some((token, _)) => verify_token(&token, state, request, now).await,
+        None => Verification::NoToken,
+    }
+}
+
+/// Verifies one session token (the request's, or the one a handshake sets).
+async fn verify_token(
+    token: &str,
+    state: &IsolateState,
+    request: &RequestContext,
+    now: i64,
+) -> Verification {
+    let config = &state.config;
     let rules = ClaimRules {
         authorized_parties: &config.authorized_parties,
         clock_skew_ms: config.clock_skew_ms,
@@ -105,15 +259,15 @@ async fn verify(
     let keep_after_exp = config.clock_skew_ms.saturating_add(grace_ms);
     match &config.keys {
         KeyConfig::Pem(key) => {
-            let step = begin(state, PEM_SETTINGS, &token, KeySource::Pem(key), &rules);
+            let step = begin(state, PEM_SETTINGS, token, KeySource::Pem(key), &rules);
             finish(state, step, &rules, keep_after_exp).await
         }
         KeyConfig::Jwks => {
             // A hit needs no key: skip the JWKS refresh check too.
-            if let Some(hit) = cached(state, JWKS_SETTINGS, &token, &rules) {
+            if let Some(hit) = cached(state, JWKS_SETTINGS, token, &rules) {
                 return hit;
             }
-            let kid = match decode(&token) {
+            let kid = match decode(token) {
                 Ok(decoded) => decoded.kid().map(str::to_owned),
                 Err(error) => {
                     return Verification::Rejected {
@@ -131,7 +285,7 @@ async fn verify(
             let step = {
                 let jwks = state.jwks.borrow();
                 let key = KeySource::Jwks(jwks.find(kid.as_deref()));
-                begin(state, JWKS_SETTINGS, &token, key, &rules)
+                begin(state, JWKS_SETTINGS, token, key, &rules)
             };
             finish(state, step, &rules, keep_after_exp).await
         }
@@ -255,6 +409,7 @@ async fn forward(
     req: Request,
     config: &Config,
     set: &[(&'static str, String)],
+    response_headers: &[(&'static str, String)],
 ) -> Result<Response> {
     if config.origin_rejected() {
         let refusal = Decision::Misconfigured {
@@ -290,7 +445,18 @@ async fn forward(
     }
     let upstream = Request::new_with_init(&target, &init)?;
     match Fetch::Request(upstream).send().await {
-        Ok(response) => Ok(response),
+        Ok(response) if response_headers.is_empty() => Ok(response),
+        // A fetched response's headers are immutable: copy them, then add the handshake's.
+        Ok(response) => {
+            let headers = Headers::new();
+            for (name, value) in response.headers().entries() {
+                headers.append(&name, &value)?;
+            }
+            for (name, value) in response_headers {
+                headers.append(name, value)?;
+            }
+            Ok(response.with_headers(headers))
+        }
         Err(_) => json_response(
             502,
             &serde_json::json!({

@@ -1,0 +1,178 @@
+//! The return leg of a handshake: the Frontend API sends the browser back with a nonce (or,
+//! on development instances, sometimes a signed handshake token) and the edge turns it into
+//! `Set-Cookie` directives. Sans-IO: the nonce exchange is an [`ApiRequest`] the adapter
+//! sends; the token is checked here with the instance's key.
+
+use serde_json::Value;
+
+use crate::clerk_api::ApiRequest;
+use crate::token::{check_signature, decode_jwt, KeySource, TokenError};
+
+use super::context::HandshakeContext;
+
+/// The `cat` header values a handshake token may carry (absent is fine too): the session
+/// token category, and Clerk's "ignore" category. Anything else (a JWT template, a machine
+/// token) is refused: a template can carry an author-controlled `handshake` claim, which
+/// would otherwise become `Set-Cookie` headers.
+const HANDSHAKE_CATEGORIES: [&str; 2] = ["cl_B7d4PD111AAA", "cl_I7d4PD111III"];
+
+/// What came back from the Frontend API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReturnLegSource<'a> {
+    /// `__clerk_handshake_nonce`: exchanged through the Backend API.
+    Nonce(&'a str),
+    /// `__clerk_handshake`: a signed token carrying the directives.
+    Token(&'a str),
+}
+
+impl HandshakeContext {
+    /// The return leg this request carries, if any; the nonce wins when both are present.
+    pub fn return_leg(&self) -> Option<ReturnLegSource<'_>> {
+        match (&self.handshake_nonce, &self.handshake_token) {
+            (Some(nonce), _) => Some(ReturnLegSource::Nonce(nonce)),
+            (None, Some(token)) => Some(ReturnLegSource::Token(token)),
+            (None, None) => None,
+        }
+    }
+}
+
+/// `GET /v1/clients/handshake_payload?nonce=…`: the directives stored for a nonce.
+pub fn handshake_payload_request(nonce: &str) -> ApiRequest {
+    let mut request = ApiRequest::jwks();
+    request.path = format!(
+        "{}/clients/handshake_payload",
+        crate::clerk_api::API_PATH_PREFIX
+    );
+    request.query = vec![("nonce".to_owned(), nonce.to_owned())];
+    request
+}
+
+/// The directives of a `handshake_payload` answer (`{"directives": ["<Set-Cookie>", …]}`).
+pub fn directives_from_payload(body: &str) -> Result<Vec<String>, String> {
+    let value: Value = serde_json::from_str(body)
+        .map_err(|_| "the Backend API answered a handshake payload that is not JSON".to_owned())?;
+    let directives = value
+        .get("directives")
+        .and_then(Value::as_array)
+        .ok_or_else(|| "the handshake payload has no directives list".to_owned())?;
+    directives
+        .iter()
+        .map(|d| {
+            d.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| "a handshake directive is not a string".to_owned())
+        })
+        .collect()
+}
+
+/// Checks a handshake token as `@clerk/backend`'s `verifyHandshakeToken`: decodable, `typ`
+/// absent or `JWT`, an RS algorithm, a session `cat`, the instance's key, a valid signature.
+/// No time or party checks: the token only carries cookies, each checked later on its own.
+/// Answers the `handshake` claim (no claim, or not a list: no directives).
+pub fn verify_handshake_token(token: &str, keys: KeySource<'_>) -> Result<Vec<String>, TokenError> {
+    let decoded = decode_jwt(token)?;
+    let key = match keys {
+        KeySource::Pem(key) | KeySource::Jwks(Some(key)) => key,
+        KeySource::Jwks(None) => return Err(TokenError::KidMismatch),
+    };
+    let alg = decoded.check_header()?;
+    let category = decoded.header().get("cat");
+    let session_category = match category {
+        None => true,
+        Some(Value::String(cat)) => HANDSHAKE_CATEGORIES.contains(&cat.as_str()),
+        Some(_) => false,
+    };
+    if !session_category {
+        return Err(TokenError::Invalid);
+    }
+    check_signature(&decoded, alg, key)?;
+    Ok(decoded
+        .payload()
+        .get("handshake")
+        .and_then(Value::as_array)
+        .map(|list| {
+            // Clerk hands every entry to `Headers.append`; only strings make sense there.
+            list.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// The session token among the directives: the value of the last one whose cookie name
+/// starts with `__session` (`__session_<suffix>` included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirectiveSession {
+    /// None, or an empty value (a deletion): signed-out `session-token-missing`.
+    Missing,
+    /// A token to verify as any other.
+    Token(String),
+    /// A `__session` directive without `=`: Clerk verifies `undefined`, which fails.
+    Unreadable,
+}
+
+/// Finds the session token in `directives` (`getCookieName` / `getCookieValue` of Clerk: the
+/// text before the first `;`, split on `=`, the second piece).
+pub fn session_in_directives(directives: &[String]) -> DirectiveSession {
+    let mut found = DirectiveSession::Missing;
+    for directive in directives {
+        let pair = directive.split(';').next().unwrap_or("");
+        let mut pieces = pair.split('=');
+        let name = pieces.next().unwrap_or("");
+        if name.starts_with(super::context::COOKIE_SESSION) {
+            found = match pieces.next() {
+                Some("") => DirectiveSession::Missing,
+                Some(value) => DirectiveSession::Token(value.to_owned()),
+                None => DirectiveSession::Unreadable,
+            };
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_session_directive_wins() {
+        let d = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            session_in_directives(&d(&[
+                "__session=a; Path=/",
+                "__client_uat=1",
+                "__session_x=b"
+            ])),
+            DirectiveSession::Token("b".into())
+        );
+        assert_eq!(
+            session_in_directives(&d(&["__session=a", "__session=; Max-Age=0"])),
+            DirectiveSession::Missing
+        );
+        assert_eq!(
+            session_in_directives(&d(&["__client_uat=0"])),
+            DirectiveSession::Missing
+        );
+        assert_eq!(
+            session_in_directives(&d(&["__session"])),
+            DirectiveSession::Unreadable
+        );
+    }
+
+    #[test]
+    fn payloads() {
+        assert_eq!(
+            directives_from_payload(r#"{"directives":["a=1","b=2"]}"#).unwrap(),
+            vec!["a=1", "b=2"]
+        );
+        assert!(directives_from_payload("nope").is_err());
+        assert!(directives_from_payload(r#"{"directives":[1]}"#).is_err());
+        assert!(directives_from_payload(r#"{}"#).is_err());
+        let r = handshake_payload_request("n o");
+        assert_eq!(
+            crate::clerk_api::request_url("https://api.clerk.com", &r),
+            "https://api.clerk.com/v1/clients/handshake_payload?nonce=n%20o"
+        );
+    }
+}
