@@ -54,4 +54,18 @@ export PATH="$(dirname "$node22"):$PATH"
 log "npm install (wrangler, workerd, binaryen, test oracles)"
 (cd "$root" && npm install --no-audit --no-fund --loglevel=error --omit-lockfile-registry-resolved)
 
+# A real browser for tests/next/handshake-browser.test.mjs: Debian's chromium, driven by the
+# npm package playwright-core (which must never download a browser of its own). Without it
+# that test is skipped on a workstation and fails in CI.
+if ! command -v chromium >/dev/null; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" -eq 0 ]; then
+    log "installing chromium (Debian package)"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; then
+      log "WARNING: apt-get install chromium failed: the real-browser test cannot run"
+    fi
+  else
+    log "WARNING: chromium is not installed and apt-get (as root) is not available: install it to run the real-browser test"
+  fi
+fi
+
 log "ready in $((SECONDS - started)) s: node $(node --version), wasm-bindgen $(wasm-bindgen --version | awk '{print $2}'), worker-build $(worker-build --version), wrangler $("$root/node_modules/.bin/wrangler" --version 2>/dev/null | tail -1)"

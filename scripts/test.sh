@@ -103,9 +103,11 @@ shopt -s nullglob
 node_tests=(tests/js/*.test.mjs tests/e2e/*.test.mjs tests/next/*.test.mjs)
 shopt -u nullglob
 if [ "${#node_tests[@]}" -gt 0 ]; then
-  # spec for people on the terminal, TAP into a file for the counts.
+  # spec for people on the terminal, TAP into a file for the counts. One file at a time: the
+  # Next.js files share one `next build` of tests/next-app, and the e2e files' servers and
+  # the machine's two cores are better used in turn than fought over.
   step "node --test (pkg-js, e2e in workerd, Next.js)" count_tap \
-    node --test --test-timeout=300000 \
+    node --test --test-timeout=300000 --test-concurrency=1 \
     --test-reporter=spec --test-reporter-destination=stdout \
     --test-reporter=tap --test-reporter-destination="$logs/node.tap" \
     "${node_tests[@]}"

@@ -531,7 +531,12 @@ fn decide_clerk_state(
                     identity.as_ref(),
                 )
                 .text("reason", reason)
-                .text("redirect_count", redirect_count)
+                .value(
+                    "redirect_count",
+                    redirect_count
+                        .parse::<i64>()
+                        .map_or(Value::Null, Value::from),
+                )
                 .value("status", Value::from(307))
             }),
             response_headers: Vec::new(),

@@ -771,16 +771,14 @@ impl<'h> Cookies<'h> {
             let Some((name, value)) = item.split_once('=') else {
                 continue;
             };
-            let name = name.trim();
+            // `cookie` 1.x (what `@clerk/backend` 3 parses with) trims spaces and tabs only,
+            // and keeps double quotes: `"x"` is the value `"x"`, which is no JWT.
+            let trim = |t: &'h str| t.trim_matches([' ', '\t']);
+            let name = trim(name);
             if name.is_empty() || pairs.iter().any(|(n, _)| *n == name) {
                 continue;
             }
-            let value = value.trim();
-            let value = value
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(value);
-            pairs.push((name, value));
+            pairs.push((name, trim(value)));
         }
         Self(pairs)
     }
@@ -792,13 +790,31 @@ impl<'h> Cookies<'h> {
     }
 }
 
+/// `decodeURIComponent`, or the value as it is when that throws (a `%` not followed by two
+/// hex digits, or bytes that are not UTF-8), as the `cookie` package does.
 fn percent_decode_cookie(raw: &str) -> std::borrow::Cow<'_, str> {
     if !raw.contains('%') {
         return raw.into();
     }
-    // `decodeURIComponent`, which the cookie package falls back from on malformed input.
-    let decoded = crate::paths::decode_path(raw);
-    decoded.into()
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b != b'%' {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        let hex = |j: usize| bytes.get(j).and_then(|c| char::from(*c).to_digit(16));
+        match (hex(i + 1), hex(i + 2)) {
+            (Some(hi), Some(lo)) => {
+                out.push(u8::try_from(hi * 16 + lo).unwrap_or(0));
+                i += 3;
+            }
+            _ => return raw.into(),
+        }
+    }
+    String::from_utf8(out).map_or(raw.into(), Into::into)
 }
 
 /// `usesSuffixedCookies` of `@clerk/backend`'s authenticate context.
@@ -811,9 +827,10 @@ pub(crate) fn uses_suffixed_cookies(cookies: &Cookies<'_>, ctx: &CookieContext<'
     let uat = get("__client_uat");
     let suffixed_session = get(&format!("__session_{suffix}"));
     let session = get("__session");
+    // `decodeJwt`: whatever the token's `cat` (a machine token still has an `iss` and `iat`).
     let claims = |t: &Option<std::borrow::Cow<'_, str>>| {
         t.as_deref()
-            .and_then(|t| decode(t).ok())
+            .and_then(|t| decode_jwt(t).ok())
             .map(|d| d.payload.clone())
     };
     let session_claims = claims(&session);

@@ -1435,7 +1435,10 @@ fn token_source_without_a_publishable_key() {
             cookie_tok("first"),
         ),
         (None, Some("a=1;__session=tok ; b=2"), cookie_tok("tok")),
-        (None, Some("__session=\"quoted\""), cookie_tok("quoted")),
+        // `cookie` 1.x keeps the quotes (0.x stripped them).
+        (None, Some("__session=\"quoted\""), cookie_tok("\"quoted\"")),
+        (None, Some("__session=\t tok\t "), cookie_tok("tok")),
+        (None, Some("__session=a%zz%41"), cookie_tok("a%zz%41")),
         (None, Some("__session=a%2Eb"), cookie_tok("a.b")),
         (None, Some("__session="), None),
         (None, Some("__Session=x; session=y; __session_abc=z"), None),
@@ -1456,7 +1459,7 @@ fn token_source_without_a_publishable_key() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 17);
+    assert_eq!(checked, 19);
 }
 
 /// An unsigned JWT-shaped token: cookie selection only decodes, it never verifies.

@@ -482,7 +482,7 @@ fn maybe_handshake(
     }
     if ctx.redirect_count >= MAX_HANDSHAKE_REDIRECTS {
         events.push(
-            AuditEvent::new(Level::Error, "auth.handshake_loop")
+            AuditEvent::new(Level::Warn, "auth.handshake_loop")
                 .text("reason", why)
                 .value("redirect_count", js_number_value(ctx.redirect_count))
                 .text(

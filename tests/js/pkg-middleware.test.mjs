@@ -293,6 +293,10 @@ test("GET /__clerk/health answers the Worker's JSON; other /__clerk/* paths are 
     status: "ok",
     key_source: "pem",
     bypass: { mode: "grace", until: null },
+    handshake: {
+      status: "off",
+      why: "no CLERK_PUBLISHABLE_KEY: expired session cookies are refused, not renewed",
+    },
     webhooks: { paused: false },
     version: body.version,
     invalid_variables: [],

@@ -8,12 +8,13 @@
 //
 //   const clerk = await startFakeClerk({ secretKey: "sk_test_x", jwks });
 //   clerk.addSession({ id: "sess_a", user_id: "user_1" });
+//   const nonce = clerk.addHandshakePayload(["__session=…; Path=/"]); // redeemable once
 //   clerk.setFault("revokeSession", { kind: "rate-limit", retryAfter: 1, times: 2 });
 //   ... point CLERK_API_URL at clerk.url ...
 //   await clerk.close();
 
 import http from "node:http";
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 
 /** Path prefix of every route: the spec's server is https://api.clerk.com/v1. */
 export const API_PREFIX = "/v1";
@@ -63,6 +64,28 @@ export const ROUTES = Object.freeze([
 ]);
 
 /**
+ * Routes the fake serves that the spec names without describing: Clerk lists their paths
+ * with no operations (`{}`), so the spec test (tests/js/fake-clerk.test.mjs) cannot check
+ * them; tests/js/fake-frontend-api.test.mjs checks that the spec still lists each path
+ * without operations, and the answers' shape against `@clerk/backend` (the SDK that calls
+ * them). `reason` says where the shape comes from.
+ */
+export const UNDOCUMENTED_ROUTES = Object.freeze([
+  {
+    name: "handshakePayload",
+    method: "GET",
+    path: "/clients/handshake_payload",
+    statuses: [200, 400, 404],
+    reason:
+      "the spec lists /clients/handshake_payload with no operations (`{}`): Clerk keeps it " +
+      "internal. Shape from @clerk/backend 3.25.0 (ClientAPI.getHandshakePayload and the " +
+      "handshake service): GET ?nonce=<n> with the secret key answers " +
+      '{"directives":["<Set-Cookie>",…]}; a nonce is redeemable once, an unknown or used ' +
+      "one is resource_not_found (404), a missing one form_param_missing (400).",
+  },
+]);
+
+/**
  * Statuses any route may answer besides its own: 401 for a missing or wrong secret key (the
  * spec's global `security: bearerAuth`), 429 and 5xx only when a test injects them.
  */
@@ -95,7 +118,7 @@ export const SESSION_LIST_FORMS = Object.freeze(["array", "paginated", "auto"]);
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-const compiledRoutes = ROUTES.map((route) => ({
+const compiledRoutes = [...ROUTES, ...UNDOCUMENTED_ROUTES].map((route) => ({
   ...route,
   pattern: new RegExp(
     "^" +
@@ -218,15 +241,18 @@ function checkFault(fault, scope) {
  * now (() => ms), log (a function given one line per request; never the secret).
  *
  * Returns { url, port, close(), state, setFault(scope, fault), clearFaults(), requests,
- * addUser(fields), addSession(fields), setJwks(jwks), setSessionListForm(form) }.
- * state: { users: Map, sessions: Map, jwks, sessionListForm, faults: Map } (live, mutable).
+ * addUser(fields), addSession(fields), addHandshakePayload(directives, nonce?) -> nonce,
+ * setJwks(jwks), setSessionListForm(form) }.
+ * state: { users: Map, sessions: Map, jwks, sessionListForm, faults: Map, handshakePayloads:
+ * Map nonce -> { directives, redeemed } } (live, mutable).
  * requests: the log, one entry per request: { method, path, query, route, auth: "present" |
  * "absent", authorized, apiVersion, status, fault }.
  * A fault is { kind: "rate-limit", retryAfter?: seconds (1), times? } | { kind: "error",
  * status: 5xx, times? } | { kind: "reject", status: one of the route's spec `rejects` (400,
  * 402), times? } | { kind: "delay", ms, times? } | { kind: "hang", times? }; times
  * (default: until cleared) counts the requests it answers. scope is a route name of ROUTES
- * or "*" (every route); a route's own fault wins over "*". setFault(scope, null) clears it.
+ * or UNDOCUMENTED_ROUTES, or "*" (every route); a route's own fault wins over "*".
+ * setFault(scope, null) clears it.
  */
 export async function startFakeClerk(options = {}) {
   const secretKey = options.secretKey ?? DEFAULT_SECRET_KEY;
@@ -238,6 +264,7 @@ export async function startFakeClerk(options = {}) {
     jwks: options.jwks ?? { keys: [] },
     sessionListForm: "array",
     faults: new Map(),
+    handshakePayloads: new Map(),
   };
   const requests = [];
   const timers = new Set();
@@ -268,12 +295,27 @@ export async function startFakeClerk(options = {}) {
   }
 
   function setFault(scope, fault) {
-    if (scope !== "*" && !ROUTES.some((route) => route.name === scope)) {
-      throw new TypeError(`unknown fault scope ${scope}: use "*" or one of the ROUTES names`);
+    if (scope !== "*" && !compiledRoutes.some((route) => route.name === scope)) {
+      throw new TypeError(`unknown fault scope ${scope}: use "*" or a name of ROUTES or UNDOCUMENTED_ROUTES`);
     }
     const checked = checkFault(fault, scope);
     if (checked) state.faults.set(scope, checked);
     else state.faults.delete(scope);
+  }
+
+  /**
+   * Stores handshake directives (Set-Cookie strings) under a fresh nonce (or `nonce`) and
+   * returns the nonce: `GET /v1/clients/handshake_payload?nonce=` answers them once.
+   */
+  function addHandshakePayload(directives, nonce = randomBytes(24).toString("base64url")) {
+    if (!Array.isArray(directives) || !directives.every((d) => typeof d === "string")) {
+      throw new TypeError("directives must be an array of Set-Cookie strings");
+    }
+    if (typeof nonce !== "string" || nonce === "" || state.handshakePayloads.has(nonce)) {
+      throw new TypeError("the nonce must be a new, non-empty string");
+    }
+    state.handshakePayloads.set(nonce, { directives: [...directives], redeemed: false });
+    return nonce;
   }
 
   for (const user of options.users ?? []) addUser(user);
@@ -365,6 +407,20 @@ export async function startFakeClerk(options = {}) {
         }
       }
       return [200, user];
+    },
+
+    handshakePayload: (_params, query) => {
+      const nonce = query.get("nonce");
+      if (!nonce) {
+        return [
+          400,
+          clerkErrors("form_param_missing", "missing query parameter", "nonce is required"),
+        ];
+      }
+      const payload = state.handshakePayloads.get(nonce);
+      if (!payload || payload.redeemed) return notFound();
+      payload.redeemed = true;
+      return [200, { directives: payload.directives }];
     },
 
     unbanUser: ({ user_id }) => {
@@ -529,6 +585,7 @@ export async function startFakeClerk(options = {}) {
     requests,
     addUser,
     addSession,
+    addHandshakePayload,
     setJwks,
     setSessionListForm,
   };
