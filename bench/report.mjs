@@ -17,6 +17,7 @@ const v8 = read("v8");
 const native = read("native");
 const runtime = read("runtime");
 const size = read("size");
+const cookiePath = read("cookie-path");
 
 const mixes = [
   ["repeated", "one token repeated"],
@@ -35,6 +36,16 @@ if (v8) {
   for (const [key, name] of mixes) {
     const m = v8.mixes[key];
     lines.push(`| ${name} | ${us(m.ours_us)} | ${us(m.theirs_us)} | ${m.ratio.toFixed(2)} |`);
+  }
+  lines.push("");
+}
+if (cookiePath) {
+  lines.push(`**Cookie path, V8** (Node ${cookiePath.node}, pkg-js \`clerkEdgeMiddleware\` vs \`@clerk/backend\` ${cookiePath.clerk_backend} \`authenticateRequest\`, what \`@clerk/nextjs\` runs per request; a GET document with a publishable key, alternating batches)`);
+  lines.push("");
+  lines.push("| cookies | answer | ours µs/request | @clerk/backend µs | ours/theirs |");
+  lines.push("| --- | --- | ---: | ---: | ---: |");
+  for (const [name, m] of Object.entries(cookiePath.mixes)) {
+    lines.push(`| ${name} | ${m.outcome} | ${us(m.ours_us)} | ${us(m.theirs_us)} | ${m.ratio.toFixed(2)} |`);
   }
   lines.push("");
 }

@@ -7,6 +7,7 @@
 # Parts (each bounded in count and time; servers on loopback only, stopped on exit):
 #   size     build/ and pkg-js/dist/ wasm and glue, raw and gzip       (bench/size.mjs)
 #   v8       pkg-js verifySessionToken vs @clerk/backend verifyToken   (bench/v8.mjs)
+#   cookie-path  pkg-js middleware vs @clerk/backend authenticateRequest (bench/cookie-path.mjs)
 #   native   criterion, benches/core.rs                                (bench/native.mjs)
 #   runtime  the Worker vs a @clerk/backend Worker in wrangler dev     (bench/runtime.mjs)
 # then prints the markdown table of bench/report.mjs for the README.
@@ -71,6 +72,7 @@ fi
 # Each part prints its own table and JSON on stdout; the summary below gathers them.
 step size node bench/size.mjs "${mode[@]}" --out "$out/size.json" >/dev/null
 step v8 node bench/v8.mjs "${mode[@]}" --out "$out/v8.json" >/dev/null
+step cookie-path node bench/cookie-path.mjs "${mode[@]}" --out "$out/cookie-path.json" >/dev/null
 step native node bench/native.mjs "${mode[@]}" --out "$out/native.json" >/dev/null
 step runtime node bench/runtime.mjs "${mode[@]}" --out "$out/runtime.json" >/dev/null
 

@@ -602,16 +602,89 @@ fn js_to_number(value: &serde_json::Value) -> f64 {
     }
 }
 
-/// A JavaScript number as `String(n)` writes it, for the integers the counter holds (and
-/// a plain decimal otherwise).
+/// A JavaScript number as `String(n)` writes it, without the standard library's float
+/// formatting (kilobytes of wasm): integers exactly, other numbers to 15 significant digits
+/// with trailing zeros dropped, which is what `String` gives for values written with fewer.
 fn js_number_text(n: f64) -> String {
-    if n.fract() == 0.0 && n.abs() < 1e21 {
-        format!("{n:.0}")
+    if n.is_nan() {
+        return "NaN".to_owned();
+    }
+    if n.is_infinite() {
+        return if n > 0.0 { "Infinity" } else { "-Infinity" }.to_owned();
+    }
+    let sign = if n < 0.0 { "-" } else { "" };
+    let n = n.abs();
+    if n >= 1e15 {
+        // Beyond what a counter holds; exact integers up to 2^53 are below this.
+        return format!("{sign}{}", n as u64);
+    }
+    let int = n.trunc();
+    let int_text = (int as u64).to_string();
+    let mut frac = n - int;
+    let mut digits = String::new();
+    let room = 15usize.saturating_sub(if int == 0.0 { 0 } else { int_text.len() });
+    for _ in 0..room {
+        frac *= 10.0;
+        let d = frac.trunc();
+        digits.push(char::from(b'0' + d as u8));
+        frac -= d;
+    }
+    // Round on the next digit, carrying through nines.
+    if frac >= 0.5 {
+        let mut bytes = digits.into_bytes();
+        let mut carry = true;
+        for b in bytes.iter_mut().rev() {
+            if *b == b'9' {
+                *b = b'0';
+            } else {
+                *b += 1;
+                carry = false;
+                break;
+            }
+        }
+        digits = String::from_utf8(bytes).unwrap_or_default();
+        if carry {
+            return js_number_text(if sign.is_empty() {
+                int + 1.0
+            } else {
+                -(int + 1.0)
+            });
+        }
+    }
+    let digits = digits.trim_end_matches('0');
+    if digits.is_empty() {
+        format!("{sign}{int_text}")
     } else {
-        format!("{n}")
+        format!("{sign}{int_text}.{digits}")
     }
 }
 
+/// A JavaScript number as a JSON value: an integer when it is one, else its text.
 fn js_number_value(n: f64) -> serde_json::Value {
-    serde_json::Number::from_f64(n).map_or(serde_json::Value::Null, serde_json::Value::Number)
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        serde_json::Value::from(n as i64)
+    } else {
+        serde_json::Value::from(js_number_text(n))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_written_as_javascript_writes_them() {
+        for (n, text) in [
+            (1.0, "1"),
+            (4.0, "4"),
+            (3.5, "3.5"),
+            (1.1, "1.1"),
+            (-2.25, "-2.25"),
+            (10000000001.0, "10000000001"),
+            (0.999_999_999_999_999_9, "1"),
+        ] {
+            assert_eq!(js_number_text(n), text, "{n}");
+        }
+        assert_eq!(js_number_value(3.0), serde_json::json!(3));
+    }
 }

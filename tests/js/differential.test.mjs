@@ -14,6 +14,7 @@ import { createHmac, createSign, generateKeyPairSync } from "node:crypto";
 import { verifyToken } from "@clerk/backend";
 import { SignJWT, exportSPKI, generateKeyPair } from "jose";
 import { verifySessionToken } from "../../pkg-js/index.js";
+import { seeded } from "./support/prng.mjs";
 
 const NOW_S = 1_760_000_000;
 const NOW_MS = NOW_S * 1000 + 417; // not on a second boundary, as real clocks are not
@@ -29,18 +30,6 @@ globalThis.crypto.subtle.verify = function verify(...args) {
   if (inOurCall) ourSubtleVerifies++;
   return subtleVerify.apply(this, args);
 };
-
-// A small deterministic PRNG so that a failure can be replayed (seed printed on failure).
-function rng(seed) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const b64url = (buf) => Buffer.from(buf).toString("base64url");
 const b64json = (obj) => b64url(Buffer.from(typeof obj === "string" ? obj : JSON.stringify(obj)));
@@ -98,9 +87,8 @@ test("our verifySessionToken agrees with @clerk/backend's verifyToken on every t
   const nodePem = nodeKeys.publicKey.export({ type: "spki", format: "pem" });
 
   const seed = Number(process.env.DIFFERENTIAL_SEED ?? 20261125);
-  const rand = rng(seed);
-  const pick = (arr) => arr[Math.floor(rand() * arr.length)];
-  const chance = (p) => rand() < p;
+  // Seeded (support/prng.mjs) so that a failure can be replayed (seed printed on failure).
+  const { rand, pick, chance } = seeded(seed);
   const offset = () => pick([-7200, -3601, -61, -6, -5, -4, -1, 0, 1, 4, 5, 6, 30, 61, 3600]);
 
   function claims() {

@@ -26,6 +26,7 @@ import { createHash } from "node:crypto";
 import { createClerkClient } from "@clerk/backend";
 import { SignJWT, exportSPKI, generateKeyPair } from "jose";
 import { startHandshakePayloadApi } from "./support/handshake-payload-api.mjs";
+import { seeded } from "./support/prng.mjs";
 
 const N = Number(process.env.CEG_HS_DIFF_N ?? 3000);
 const SEED = Number(process.env.CEG_HS_DIFF_SEED ?? 20261201);
@@ -57,21 +58,9 @@ const KNOWN_DIFFERENCES = [
 ];
 
 // ---------------------------------------------------------------------------------------------
-// Seeded PRNG (the same mulberry32 as differential.test.mjs) and helpers.
+// Seeded PRNG (support/prng.mjs, shared with differential.test.mjs) and helpers.
 
-function rng(seed) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = rng(SEED);
-const chance = (p) => rand() < p;
-const pick = (arr) => arr[Math.floor(rand() * arr.length)];
+const { rand, chance, pick } = seeded(SEED);
 /** `pickW([[value, weight], ...])` */
 function pickW(entries) {
   const total = entries.reduce((s, [, w]) => s + w, 0);
@@ -346,39 +335,30 @@ function sessionCookieValue(inst) {
 const nonces = []; // filled during generation: { nonce, kind }
 let api;
 
+/** The signed variants of a handshake token: the JWT header fields, and whether the other key signs. */
+const HS_SIGNED_VARIANTS = {
+  valid: { header: {} },
+  "valid-cat-session": { header: { cat: "cl_B7d4PD111AAA" } },
+  "valid-cat-ignore": { header: { cat: "cl_I7d4PD111III" } },
+  "bad-signature": { header: {}, otherKey: true },
+  "template-cat": { header: { cat: "cl_B7d4PD222AAA" } },
+  "machine-cat": { header: { cat: "cl_B7d4PD333AAA" } },
+  "typ-not-jwt": { header: { typ: "at+jwt" } },
+};
+
 async function mintHandshakeToken(inst, variant, dirKind) {
   const payload = { handshake: directives(inst, dirKind), iat: NOW - 1 };
   const label = `hs:${variant}/${dirKind}`;
+  const signed = HS_SIGNED_VARIANTS[variant];
   let token;
-  switch (variant) {
-    case "valid":
-      token = await sign(payload, {});
-      break;
-    case "valid-cat-session":
-      token = await sign(payload, { cat: "cl_B7d4PD111AAA" });
-      break;
-    case "valid-cat-ignore":
-      token = await sign(payload, { cat: "cl_I7d4PD111III" });
-      break;
-    case "bad-signature":
-      token = await sign(payload, {}, otherKey);
-      break;
-    case "template-cat":
-      token = await sign(payload, { cat: "cl_B7d4PD222AAA" });
-      break;
-    case "machine-cat":
-      token = await sign(payload, { cat: "cl_B7d4PD333AAA" });
-      break;
-    case "typ-not-jwt":
-      token = await sign(payload, { typ: "at+jwt" });
-      break;
-    case "payload-not-array":
-      token = await sign({ handshake: payload.handshake.join(", "), iat: payload.iat }, {});
-      break;
-    case "empty":
-      return { token: "", label };
-    default:
-      token = "garbage.handshake.token";
+  if (signed) {
+    token = await sign(payload, signed.header, signed.otherKey ? otherKey : key);
+  } else if (variant === "payload-not-array") {
+    token = await sign({ handshake: payload.handshake.join(", "), iat: payload.iat }, {});
+  } else if (variant === "empty") {
+    return { token: "", label };
+  } else {
+    token = "garbage.handshake.token";
   }
   tokenInfo.set(token, { label, iat: null });
   return { token, label };

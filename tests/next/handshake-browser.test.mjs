@@ -66,13 +66,7 @@ before(async () => {
   }
   await ensureAppBuilt();
   instance = await startInstance({ secretKey: SECRET_KEY, kid: "ins_next_browser", userId: "user_browser_1", sessionId: "sess_browser_1" });
-  app = await startApp({
-    CLERK_SECRET_KEY: SECRET_KEY,
-    CLERK_API_URL: instance.clerk.url,
-    CLERK_PUBLISHABLE_KEY: instance.pkLive,
-    CLERK_PROXY_URL: instance.fapi.url,
-    CLERK_AUDIT_ALLOWED: "true",
-  });
+  app = await startApp(instance.appEnv(instance.pkLive));
   const { chromium } = await import("playwright-core");
   profileDir = mkdtempSync(join(tmpdir(), "ceg-chromium-profile-"));
   // A persistent context on a fresh profile directory: playwright refuses --user-data-dir in args.

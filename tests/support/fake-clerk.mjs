@@ -13,8 +13,9 @@
 //   ... point CLERK_API_URL at clerk.url ...
 //   await clerk.close();
 
-import http from "node:http";
 import { randomBytes, randomUUID } from "node:crypto";
+
+import { sendJson, serveLocal } from "./http-fake.mjs";
 
 /** Path prefix of every route: the spec's server is https://api.clerk.com/v1. */
 export const API_PREFIX = "/v1";
@@ -440,14 +441,7 @@ export async function startFakeClerk(options = {}) {
           `${entry.fault ? ` fault=${entry.fault}` : ""} -> ${status}`,
       );
     }
-    if (res.destroyed) return;
-    const text = JSON.stringify(body);
-    res.writeHead(status, {
-      "content-type": "application/json",
-      "content-length": Buffer.byteLength(text),
-      ...headers,
-    });
-    res.end(text);
+    sendJson(res, status, body, headers);
   }
 
   function later(ms, fn) {
@@ -539,44 +533,17 @@ export async function startFakeClerk(options = {}) {
     }
   }
 
-  const server = http.createServer((req, res) => {
-    // Drain the body: none of the routes reads one, but an unread body stalls keep-alive.
-    req.resume();
-    req.on("end", () => {
-      try {
-        handle(req, res);
-      } catch (error) {
-        if (!res.headersSent) {
-          res.writeHead(500, { "content-type": "application/json" });
-          res.end(JSON.stringify(clerkErrors("fake_clerk_bug", String(error?.message))));
-        }
-      }
-    });
-  });
-
-  await new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const { port } = server.address();
-
-  let closing = null;
-  function close() {
-    closing ??= new Promise((resolve) => {
+  const { url, port, close } = await serveLocal(handle, {
+    port: options.port,
+    errorBody: (error) => clerkErrors("fake_clerk_bug", String(error?.message)),
+    onClose: () => {
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
-      server.close(() => resolve());
-      // Hanging and keep-alive connections would hold close() open forever.
-      server.closeAllConnections();
-    });
-    return closing;
-  }
+    },
+  });
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     port,
     close,
     state,

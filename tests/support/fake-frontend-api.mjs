@@ -26,11 +26,9 @@
 //   fapi.hits  // one entry per request: { method, path, query, cookies, status, outcome }
 //   await fapi.close();
 
-import http from "node:http";
-import { randomBytes } from "node:crypto";
-
 import { TEST_ISSUER, createSigningKey, mintToken, nowSeconds, sessionClaims } from "../e2e/support/tokens.mjs";
 import { clerkErrors } from "./fake-clerk.mjs";
+import { sendJson, serveLocal } from "./http-fake.mjs";
 
 /** The path of the handshake endpoint. */
 export const HANDSHAKE_PATH = "/v1/client/handshake";
@@ -172,14 +170,7 @@ export async function startFakeFrontendApi(options = {}) {
   function send(res, entry, status, headers, body) {
     entry.status = status;
     if (log) log(`fake-frontend-api ${entry.method} ${entry.path} ${entry.outcome} -> ${status}`);
-    const text = body === undefined ? "" : JSON.stringify(body);
-    res.writeHead(status, {
-      "cache-control": "no-store",
-      ...(text ? { "content-type": "application/json" } : {}),
-      "content-length": Buffer.byteLength(text),
-      ...headers,
-    });
-    res.end(text);
+    sendJson(res, status, body, { "cache-control": "no-store", ...headers });
   }
 
   async function handle(req, res) {
@@ -252,35 +243,13 @@ export async function startFakeFrontendApi(options = {}) {
     return send(res, entry, 307, headers, undefined);
   }
 
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on("end", () => {
-      handle(req, res).catch((error) => {
-        if (!res.headersSent) {
-          res.writeHead(500, { "content-type": "application/json" });
-          res.end(JSON.stringify(clerkErrors("fake_frontend_api_bug", String(error?.message))));
-        }
-      });
-    });
+  const { url, port, close } = await serveLocal(handle, {
+    port: options.port,
+    errorBody: (error) => clerkErrors("fake_frontend_api_bug", String(error?.message)),
   });
-  await new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, "127.0.0.1", () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const { port } = server.address();
-
-  let closing = null;
-  const close = () =>
-    (closing ??= new Promise((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }));
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     port,
     close,
     state,

@@ -6,20 +6,16 @@ import assert from "node:assert/strict";
 import { decodeJwt } from "jose";
 
 import { startFakeClerk } from "../../support/fake-clerk.mjs";
-import { publishableKeyFor, startFakeFrontendApi } from "../../support/fake-frontend-api.mjs";
+import { HANDSHAKE_QUERY, publishableKeyFor, startFakeFrontendApi } from "../../support/fake-frontend-api.mjs";
 import { TEST_ISSUER, createSigningKey, jwksOf, mintExpiredToken, nowSeconds } from "./tokens.mjs";
 
 export { publishableKeyFor };
 
-/** The query names of the edge's redirect to the Frontend API, in Clerk's order. */
-export const HANDSHAKE_QUERY_NAMES = Object.freeze([
-  "redirect_url",
-  "__clerk_api_version",
-  "suffixed_cookies",
-  "__clerk_hs_reason",
-  "format",
-  "__session",
-]);
+/**
+ * The query names of the edge's redirect to the Frontend API, in Clerk's order: the fake's
+ * HANDSHAKE_QUERY but the dev browser (`__clerk_db_jwt`), sent by development instances only.
+ */
+export const HANDSHAKE_QUERY_NAMES = Object.freeze(HANDSHAKE_QUERY.filter((name) => name !== "__clerk_db_jwt"));
 
 /** The reason of an expired session cookie on a GET (Clerk's, without a refresh cookie). */
 export const EXPIRED_REASON = "session-token-expired-refresh-non-eligible-no-refresh-cookie";
@@ -27,8 +23,8 @@ export const EXPIRED_REASON = "session-token-expired-refresh-non-eligible-no-ref
 export const EXPIRED_NON_GET_REASON = "session-token-expired-refresh-non-eligible-non-get";
 
 /**
- * A fake Clerk instance: signing key, Backend API (JWKS + handshake payloads), Frontend API
- * (signed in as `userId`/`sessionId`).
+ * A fake Clerk instance: signing key, Backend API (JWKS + handshake payloads, answering
+ * `secretKey`), Frontend API (signed in as `userId`/`sessionId`).
  */
 export async function startInstance({ secretKey, kid = "ins_handshake_e2e", userId = "user_hs_1", sessionId = "sess_hs_1" }) {
   const key = await createSigningKey(kid);
@@ -39,10 +35,25 @@ export async function startInstance({ secretKey, kid = "ins_handshake_e2e", user
     key,
     clerk,
     fapi,
+    secretKey,
     userId,
     sessionId,
     pkLive: publishableKeyFor(TEST_ISSUER, "production"),
     pkTest: publishableKeyFor(TEST_ISSUER, "development"),
+    /**
+     * The environment of an app of this instance (Worker vars, or the Next app's env): its
+     * keys, the fake Backend API, the fake Frontend API as CLERK_PROXY_URL, audit lines on.
+     */
+    appEnv(publishableKey, extra = {}) {
+      return {
+        CLERK_SECRET_KEY: secretKey,
+        CLERK_API_URL: clerk.url,
+        CLERK_PUBLISHABLE_KEY: publishableKey,
+        CLERK_PROXY_URL: fapi.url,
+        CLERK_AUDIT_ALLOWED: "true",
+        ...extra,
+      };
+    },
     /** Back to a signed-in, production, nonce, ok Frontend API with empty logs. */
     reset() {
       fapi.clear();
@@ -101,7 +112,7 @@ export function assertHandshakeRedirect(hop, { fapiUrl, reason, redirectUrl, cou
   const location = new URL(hop.rawLocation);
   assert.equal(`${location.origin}${location.pathname}`, `${new URL(fapiUrl).origin}/v1/client/handshake`, context);
   const names = [...location.searchParams.keys()];
-  assert.deepEqual(names, devBrowser ? [...HANDSHAKE_QUERY_NAMES, "__clerk_db_jwt"] : HANDSHAKE_QUERY_NAMES, context);
+  assert.deepEqual(names, devBrowser ? HANDSHAKE_QUERY : HANDSHAKE_QUERY_NAMES, context);
   assert.equal(location.searchParams.get("redirect_url"), redirectUrl, context);
   assert.equal(location.searchParams.get("__clerk_api_version"), "2026-05-12", context);
   assert.equal(location.searchParams.get("suffixed_cookies"), "false", context);

@@ -12,14 +12,8 @@
 //   api.calls  // [{ nonce, status, authorized, apiVersion }]
 //   await api.close();
 //
-// Node >= 20, ESM, node: built-ins only.
-import http from "node:http";
-
-const json = (res, status, body) => {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-  res.end(text);
-};
+// Node >= 20, ESM, node: built-ins and the fakes' shared HTTP plumbing.
+import { sendJson, serveLocal } from "../../support/http-fake.mjs";
 
 const clerkError = (code, message) => ({
   errors: [{ code, message, long_message: message, meta: {} }],
@@ -35,37 +29,35 @@ export async function startHandshakePayloadApi({ secretKeys }) {
   const accepted = new Set(secretKeys.map((k) => `Bearer ${k}`));
   const table = new Map();
   const calls = [];
-  const server = http.createServer((req, res) => {
+  const { server, url: baseUrl, close } = await serveLocal((req, res) => {
     const url = new URL(req.url, "http://fake.invalid");
     const authorized = accepted.has(req.headers.authorization ?? "");
     const record = (status, nonce = null) =>
       calls.push({ method: req.method, path: url.pathname, nonce, status, authorized, apiVersion: req.headers["clerk-api-version"] ?? null });
     if (req.method !== "GET" || url.pathname !== "/v1/clients/handshake_payload") {
       record(404);
-      return json(res, 404, clerkError("resource_not_found", "not found"));
+      return sendJson(res, 404, clerkError("resource_not_found", "not found"));
     }
     if (!authorized) {
       record(401);
-      return json(res, 401, clerkError("authentication_invalid", "invalid secret key"));
+      return sendJson(res, 401, clerkError("authentication_invalid", "invalid secret key"));
     }
     const nonce = url.searchParams.get("nonce");
     if (nonce === null || nonce === "") {
       record(422, nonce);
-      return json(res, 422, clerkError("form_param_missing", "nonce is required"));
+      return sendJson(res, 422, clerkError("form_param_missing", "nonce is required"));
     }
     const directives = table.get(nonce);
     if (directives === undefined) {
       record(404, nonce);
-      return json(res, 404, clerkError("resource_not_found", "handshake payload not found"));
+      return sendJson(res, 404, clerkError("resource_not_found", "handshake payload not found"));
     }
     record(200, nonce);
-    return json(res, 200, { directives });
+    return sendJson(res, 200, { directives });
   });
   server.keepAliveTimeout = 1000;
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address();
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: baseUrl,
     setNonce(nonce, directives) {
       table.set(nonce, [...directives]);
     },
@@ -73,9 +65,6 @@ export async function startHandshakePayloadApi({ secretKeys }) {
     resetCalls() {
       calls.length = 0;
     },
-    close() {
-      server.closeAllConnections?.();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
+    close,
   };
 }
