@@ -1,0 +1,63 @@
+// The README's run command keeps its promise: the demo configuration ([env.demo] of
+// wrangler.toml) with the demo's stand-ins for Clerk (demo/fake-clerk.mjs, as scripts/dev.sh
+// starts them) and its echo origin takes a returning visitor through the handshake, and the
+// walkthrough the README shows (demo/handshake.mjs) prints it and exits 0.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { after, before, test } from "node:test";
+import { promisify } from "node:util";
+
+import { freePort, repoRoot, startWorker } from "./support/index.mjs";
+import { spawnGroup } from "./support/process-groups.mjs";
+
+const run = promisify(execFile);
+let worker;
+const helpers = [];
+
+/** Starts a demo script and waits for its first line on stdout. */
+async function startScript(script, args) {
+  const group = spawnGroup(process.execPath, [script, ...args.map(String)], { cwd: repoRoot });
+  helpers.push(group);
+  await new Promise((resolve, reject) => {
+    group.child.stdout.once("data", resolve);
+    group.exited.then(({ code }) => reject(new Error(`${script} exited early (${code})`)));
+  });
+  // Keep reading so that a chatty script never blocks on a full pipe.
+  group.child.stdout.resume();
+  group.child.stderr.resume();
+}
+
+before(async () => {
+  const [origin, fapi, bapi] = [await freePort(), await freePort(), await freePort()];
+  await startScript("demo/echo-origin.mjs", [origin]);
+  await startScript("demo/fake-clerk.mjs", [fapi, bapi]);
+  worker = await startWorker({
+    wranglerEnv: "demo",
+    vars: {
+      ORIGIN_URL: `http://127.0.0.1:${origin}`,
+      CLERK_PROXY_URL: `http://127.0.0.1:${fapi}`,
+      CLERK_API_URL: `http://127.0.0.1:${bapi}`,
+    },
+  });
+});
+
+after(async () => {
+  await worker?.stop();
+  await Promise.all(helpers.map((group) => group.stopGroup()));
+});
+
+test("the demo's health shows the handshake on, through the local Frontend API", async () => {
+  const health = await (await worker.fetch("/__clerk/health")).json();
+  assert.equal(health.status, "ok", JSON.stringify(health));
+  assert.equal(health.handshake.status, "on");
+  assert.equal(health.handshake.instance, "production");
+});
+
+test("demo/handshake.mjs: 307 to the Frontend API, 307 back, the page signed in as user_demo_1", async () => {
+  const { stdout } = await run(process.execPath, ["demo/handshake.mjs", "--worker", worker.url], { cwd: repoRoot });
+  assert.match(stdout, /1\. GET .*\/hello -> 307 -> http:\/\/127\.0\.0\.1:\d+\/v1\/client\/handshake\?redirect_url/);
+  assert.match(stdout, /2\. GET .*\/v1\/client\/handshake.* -> 307 -> .*\/hello set-cookie: __clerk_handshake_nonce/);
+  assert.match(stdout, /3\. GET .*\/hello -> 200 set-cookie: __session,__client_uat/);
+  assert.match(stdout, /"x-clerk-user-id":"user_demo_1"/);
+  assert.doesNotMatch(stdout, /eyJ/, "no token printed");
+});
