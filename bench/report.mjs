@@ -98,10 +98,21 @@ if (v8) {
 if (native) {
   const worst = native.junk_worst_median_ns / 1000;
   target("junk-token decision, native (worst kind)", us(worst), "< 20", "µs", worst < 20);
+  const cookiePathUs = native.benches["cookie_path/signed_in"]?.median_ns / 1000;
+  if (cookiePathUs !== undefined) {
+    target("cookie-path decision, native (signed in)", us(cookiePathUs), "< 20", "µs", cookiePathUs < 20);
+  }
+}
+if (cookiePath) {
+  for (const [name, m] of Object.entries(cookiePath.mixes)) {
+    target(`cookie path V8 ratio vs authenticateRequest, ${name}`, m.ratio.toFixed(2), "<= 1.0", "", m.ratio <= 1.0);
+  }
 }
 if (size) {
   const gz = size.files.worker_wasm.gzip_bytes;
-  target("Worker wasm, gzip", kb(gz), "<= 200", "KB", gz <= 200 * 1024);
+  // 200 KB held through 0.1.0; Clerk's handshake (URL handling as JavaScript's, the cookie
+  // path, the return leg) adds ~18 KB, so 0.2.0's budget is 225 KB (README, Performance).
+  target("Worker wasm, gzip", kb(gz), "<= 225", "KB", gz <= 225 * 1024);
 }
 if (targets.length) {
   lines.push("| target | measured | goal | |");

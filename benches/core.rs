@@ -5,7 +5,11 @@
 //!   no WebCrypto is available; on the edge the RSA runs on WebCrypto instead);
 //! - `token/cached`: the same token again (verified-token cache hit, claims re-checked);
 //! - `token/junk/*`: tokens refused before any RSA, first sight (an empty cache each time);
-//! - `webhook/verify`: a Svix-signed 1 KB Clerk event, HMAC and JSON parse.
+//! - `webhook/verify`: a Svix-signed 1 KB Clerk event, HMAC and JSON parse;
+//! - `cookie_path/*`: Clerk's cookie-path decision on top of a cached verification (the
+//!   request's context read from its URL and cookies, then `authenticate`): `signed_in` (a
+//!   valid `__session` and `__client_uat`), `handshake` (an expired one on a document GET:
+//!   the redirect URL built).
 //!
 //! Tokens are signed with the demo key of `wrangler dev --env demo` (public on purpose).
 
@@ -13,9 +17,11 @@ use std::hint::black_box;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use clerk_edge_guard::keys::{self, VerifyingKey};
-use clerk_edge_guard::token::{verify_cached, ClaimRules, KeySource, MAX_TOKEN_BYTES};
-use clerk_edge_guard::verified_cache::VerifiedTokenCache;
+use clerk_edge_guard::auth::handshake::{authenticate, ClerkState, HandshakeContext, RequestParts};
+use clerk_edge_guard::auth::keys::{self, VerifyingKey};
+use clerk_edge_guard::auth::token::{verify_cached, ClaimRules, KeySource, MAX_TOKEN_BYTES};
+use clerk_edge_guard::auth::verified_cache::VerifiedTokenCache;
+use clerk_edge_guard::config::Config;
 use clerk_edge_guard::webhook::{self, WebhookHeaders};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use jwt_compact::alg::Rsa;
@@ -167,5 +173,51 @@ fn webhooks(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, tokens, webhooks);
+fn cookie_path(c: &mut Criterion) {
+    let (key, token) = demo_token();
+    let pem = KeySource::Pem(&key);
+    let public = include_str!("../demo/demo-public-key.pem");
+    // pk_live_ + base64("clerk.example.com$"): the demo token's issuer.
+    let config = Config::from_pairs(&[
+        ("CLERK_JWT_KEY", public),
+        ("CLERK_PUBLISHABLE_KEY", "pk_live_Y2xlcmsuZXhhbXBsZS5jb20k"),
+    ]);
+    let mut cache = VerifiedTokenCache::default();
+    let settings = cache.settings_id("pem");
+    let mut group = c.benchmark_group("cookie_path");
+    for (name, now_ms, expect_handshake) in [
+        ("signed_in", NOW_MS, false),
+        ("handshake", NOW_MS + 3_600_000, true),
+    ] {
+        let cookie = format!(
+            "__session={token}; __client_uat={}; theme=dark",
+            NOW_S - 3600
+        );
+        let rules = ClaimRules { now_ms, ..rules() };
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let parts = RequestParts {
+                    method: "GET",
+                    url: "https://app.example.com/dashboard?tab=orders",
+                    host: Some("app.example.com"),
+                    cookie: Some(black_box(&cookie)),
+                    sec_fetch_dest: Some("document"),
+                    accept: Some("text/html"),
+                    ..RequestParts::default()
+                };
+                let ctx = HandshakeContext::read(&config, &parts, now_ms).expect("a context");
+                let session = ctx.session_token.as_deref().unwrap_or_default();
+                let verified = verify_cached(&mut cache, settings, session, pem, &rules, SKEW_MS);
+                let auth = authenticate(&ctx, &verified, None, &rules);
+                assert_eq!(
+                    matches!(auth.state, ClerkState::Handshake { .. }),
+                    expect_handshake
+                );
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, tokens, webhooks, cookie_path);
 criterion_main!(benches);

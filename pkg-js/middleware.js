@@ -20,7 +20,7 @@ import {
 } from "./guard.js";
 import { verifyRsaCheck } from "./webcrypto.js";
 
-// src/decision.rs is_identity_header: `x-clerk-*`, and the `x_clerk_*` spellings that
+// src/policy/decision.rs is_identity_header: `x-clerk-*`, and the `x_clerk_*` spellings that
 // CGI-style origins read as the same header.
 const IDENTITY_HEADER = /^x[-_]clerk[-_]/i;
 

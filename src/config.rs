@@ -13,10 +13,10 @@
 
 use std::fmt;
 
-use crate::bypass::{BypassMode, BypassPolicy, DEFAULT_GRACE_SECONDS};
-use crate::keys::{self, VerifyingKey};
-use crate::paths::PathPatterns;
-use crate::token::{cookie_suffix, CookieContext};
+use crate::auth::keys::{self, VerifyingKey};
+use crate::auth::token::{cookie_suffix, CookieContext};
+use crate::policy::bypass::{BypassMode, BypassPolicy, DEFAULT_GRACE_SECONDS};
+use crate::policy::paths::PathPatterns;
 use crate::webhook::{self, WebhookSecret};
 
 /// Default of `CLERK_API_URL`.
@@ -407,7 +407,7 @@ impl Config {
         self.problems.iter().any(|p| p.variable == "ORIGIN_URL")
     }
 
-    /// What [`crate::token::find_session_token`] needs from the publishable key to pick the
+    /// What [`crate::auth::token::find_session_token`] needs from the publishable key to pick the
     /// `__session` cookie the way Clerk does.
     pub fn cookie_context(&self, now_ms: i64) -> CookieContext<'_> {
         let pk = self.publishable_key.as_ref();
@@ -561,7 +561,8 @@ mod tests {
     use super::*;
 
     fn vectors() -> serde_json::Value {
-        let text = include_str!("../../shared/reference/vectors/clerk_session_jwt_vectors.json");
+        let text =
+            include_str!("../tests/fixtures/reference/vectors/clerk_session_jwt_vectors.json");
         serde_json::from_str(text).unwrap()
     }
 

@@ -10,9 +10,9 @@ use std::cell::RefCell;
 use serde_json::{json, Map, Value};
 use wasm_bindgen::prelude::wasm_bindgen;
 
-use crate::keys::{self, VerifyingKey};
+use crate::auth::keys::{self, VerifyingKey};
 
-use crate::verified_cache::VerifiedTokenCache;
+use crate::auth::verified_cache::VerifiedTokenCache;
 use crate::webhook::{self, WebhookHeaders};
 
 /// The crate version, as the package reports it (`version()` in JavaScript).
@@ -44,7 +44,7 @@ pub(crate) fn pem_key(pem: &str) -> VerifyingKey {
 }
 
 thread_local! {
-    /// Tokens already verified in this isolate (see [`crate::verified_cache`]).
+    /// Tokens already verified in this isolate (see [`crate::auth::verified_cache`]).
     pub(crate) static TOKENS: RefCell<VerifiedTokenCache> = RefCell::new(VerifiedTokenCache::default());
 }
 
@@ -87,32 +87,32 @@ pub mod edge {
     use wasm_bindgen::prelude::wasm_bindgen;
 
     use crate::audit::{AuditEvent, Level, RequestContext};
-    use crate::bypass::BypassMode;
+    use crate::auth::handshake::return_leg::{handshake_payload_request, verify_handshake_token};
+    use crate::auth::handshake::{
+        authenticate, Authenticated, HandshakeContext, LegDirectives, RequestParts,
+        ReturnLegSource, NONCE_WITHOUT_SECRET,
+    };
+    use crate::auth::keys::{self, FetchDecision, JwksCache};
+    use crate::auth::token::{
+        begin_cached, complete_cached, decode, decode_jwt, find_session_token,
+        token_from_authorization, verify_cached, ClaimRules, KeySource, PendingSignature, Step,
+        TokenError, Verification,
+    };
+    use crate::auth::verified_cache::VerifiedTokenCache;
     use crate::clerk_api::{
         request_url, ApiCall, ApiOutcome, ApiRequest, CallProgress, ATTEMPT_TIMEOUT_MS,
     };
     use crate::config::{Config, Impact, KeyConfig};
-    use crate::decision::{
+    use crate::policy::bypass::BypassMode;
+    use crate::policy::decision::{
         decide_with, handshake_applies, needs_verification, route, DenyListHit, RequestFacts, Route,
     };
-    use crate::handshake::return_leg::{handshake_payload_request, verify_handshake_token};
-    use crate::handshake::{
-        authenticate, Authenticated, HandshakeContext, LegDirectives, RequestParts,
-        ReturnLegSource, NONCE_WITHOUT_SECRET,
-    };
-    use crate::keys::{self, FetchDecision, JwksCache};
-    use crate::paths::decode_path;
+    use crate::policy::paths::decode_path;
     use crate::revocation::{
         self, admin_plan, check_admin_head, session_deny_ttl_seconds, AdminError, AdminPlan,
         AdminRequestHead, AdminRoute, AdminStep, DenyEntry, DenySource, DenyTtlInputs, PlanContext,
         StepOutcome,
     };
-    use crate::token::{
-        begin_cached, complete_cached, decode, decode_jwt, find_session_token,
-        token_from_authorization, verify_cached, ClaimRules, KeySource, PendingSignature, Step,
-        TokenError, Verification,
-    };
-    use crate::verified_cache::VerifiedTokenCache;
     use crate::webhook::{
         effects, verify_webhook, ClerkEvent, PayloadProblem, WebhookEffect, WebhookError,
         WebhookHeaders, WebhookRefusal, MAX_BODY_BYTES as WEBHOOK_MAX_BODY_BYTES,

@@ -31,13 +31,13 @@ use base64::Engine as _;
 use serde_json::Value;
 use wasm_bindgen::prelude::wasm_bindgen;
 
-use crate::config::DEFAULT_CLOCK_SKEW_MS;
-use crate::js::{pem_key, TOKENS};
-use crate::keys::{self, VerifyingKey};
-use crate::token::{
+use crate::auth::keys::{self, VerifyingKey};
+use crate::auth::token::{
     self, Alg, ClaimRules, KeySource, PendingSignature, Step, TokenError, Verification,
 };
-use crate::verified_cache::SignatureCheck;
+use crate::auth::verified_cache::SignatureCheck;
+use crate::config::DEFAULT_CLOCK_SKEW_MS;
+use crate::js::{pem_key, TOKENS};
 
 /// Most signature checks in flight at once. Beyond it the oldest is dropped; completing a
 /// dropped check answers `{"retry": true}` and the caller verifies again on the slow path.

@@ -14,36 +14,31 @@
 //!
 //! ## Module map
 //! - [`config`]: environment map -> validated [`config::Config`] (every variable, one place).
-//! - [`token`]: find the session token in a request, verify it the way `@clerk/backend` does,
-//!   normalise v1/v2 claims.
-//! - [`keys`]: PEM / JWKS parsing and the JWKS cache policy.
-//! - [`bypass`]: the emergency bypass policy (mode, expiry, path scope, never-bypass).
-//! - [`decision`]: request facts + config + verification outcome -> [`decision::Decision`].
-//! - [`handshake`]: Clerk's cookie path and handshake (`authenticateRequest`): the request's
-//!   context, the redirect to the Frontend API, and the return leg's plan (nonce exchange,
-//!   handshake token), sans-IO.
+//! - [`auth`]: who the request is: [`auth::token`] (find and verify the session token as
+//!   `@clerk/backend` does), [`auth::keys`] (PEM, JWKS and its cache policy),
+//!   [`auth::verified_cache`], and [`auth::handshake`] (Clerk's cookie path and handshake,
+//!   sans-IO).
+//! - [`policy`]: who gets in: [`policy::decision`] (request facts + config + verification ->
+//!   [`policy::decision::Decision`]), [`policy::bypass`] (the emergency bypass) and
+//!   [`policy::paths`] (the path patterns).
 //! - [`health`]: the body of `GET /__clerk/health`.
 //! - [`audit`]: the audit event and its one-line JSON form, with redaction.
 //! - [`webhook`]: Svix signature verification and Clerk webhook events.
 //! - [`revocation`]: admin revoke/restore requests, deny-list entries and the revoke plan.
 //! - [`clerk_api`]: Backend API requests and responses as plain data.
-//! - [`paths`]: the path patterns of `CLERK_PUBLIC_PATHS` and friends.
-//! - [`verified_cache`]: the per-isolate cache of tokens whose signature was checked.
 //! - [`rfc3339`]: the timestamps of audit lines and `CLERK_EMERGENCY_BYPASS_UNTIL`.
+//!
+//! The adapters, compiled only with their feature: `worker/` (Cloudflare Worker, feature
+//! `worker`) and `js.rs` + `js_fast.rs` (the npm package's wasm-bindgen exports, feature `js`).
 
 pub mod audit;
-pub mod bypass;
+pub mod auth;
 pub mod clerk_api;
 pub mod config;
-pub mod decision;
-pub mod handshake;
 pub mod health;
-pub mod keys;
-pub mod paths;
+pub mod policy;
 pub mod revocation;
 pub mod rfc3339;
-pub mod token;
-pub mod verified_cache;
 pub mod webhook;
 
 #[cfg(feature = "worker")]

@@ -6,14 +6,14 @@
 //! The expected answers are computed by a small model of CONTRACT.md written here, not read
 //! from the code under test.
 
-use clerk_edge_guard::bypass::BypassMode;
+use clerk_edge_guard::auth::token::{SessionClaims, TokenError, Verification};
 use clerk_edge_guard::config::Config;
-use clerk_edge_guard::decision::{
+use clerk_edge_guard::policy::bypass::BypassMode;
+use clerk_edge_guard::policy::decision::{
     decide, is_identity_header, needs_verification, route, AuthStatus, Decision, DenyListHit,
     Outcome, RequestFacts, Route,
 };
-use clerk_edge_guard::paths::decode_path;
-use clerk_edge_guard::token::{SessionClaims, TokenError, Verification};
+use clerk_edge_guard::policy::paths::decode_path;
 use serde_json::{json, Value};
 
 /// 2023-11-14T22:13:20Z.
@@ -27,7 +27,7 @@ const REASON: &str = "INC-7 Clerk outage";
 fn pem() -> String {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/reference/vectors/clerk_session_jwt_vectors.json"
+        "/tests/fixtures/reference/vectors/clerk_session_jwt_vectors.json"
     );
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let v: Value = serde_json::from_str(&text).unwrap();

@@ -5,17 +5,17 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use clerk_edge_guard::config::Config;
-use clerk_edge_guard::decision::{decide_with, handshake_applies, Decision, RequestFacts};
-use clerk_edge_guard::handshake::return_leg::verify_handshake_token;
-use clerk_edge_guard::handshake::url::{parse_query, WebUrl};
-use clerk_edge_guard::handshake::{
+use clerk_edge_guard::auth::handshake::return_leg::verify_handshake_token;
+use clerk_edge_guard::auth::handshake::url::{parse_query, WebUrl};
+use clerk_edge_guard::auth::handshake::{
     authenticate, reason, ClerkState, HandshakeContext, LegDirectives, RequestParts, ReturnLeg,
 };
-use clerk_edge_guard::keys::VerifyingKey;
-use clerk_edge_guard::token::{
+use clerk_edge_guard::auth::keys::VerifyingKey;
+use clerk_edge_guard::auth::token::{
     verify_session_token, ClaimRules, KeySource, TokenError, Verification,
 };
+use clerk_edge_guard::config::Config;
+use clerk_edge_guard::policy::decision::{decide_with, handshake_applies, Decision, RequestFacts};
 use jwt_compact::alg::Rsa;
 use jwt_compact::{Algorithm as _, AlgorithmSignature as _};
 use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};
@@ -593,7 +593,7 @@ fn a_production_return_leg_forwards_signed_in_with_the_cookies() {
         &facts,
         &Verification::NoToken,
         Some(&state),
-        Some(clerk_edge_guard::decision::DenyListHit::Session),
+        Some(clerk_edge_guard::policy::decision::DenyListHit::Session),
         NOW_MS,
     );
     assert_eq!(denied.decision.status(), Some(401));

@@ -10,12 +10,12 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use clerk_edge_guard::audit::{AuditEvent, Level, RequestContext};
-use clerk_edge_guard::config::Config;
-use clerk_edge_guard::decision::{decide, DenyListHit, Outcome, RequestFacts};
-use clerk_edge_guard::keys::{self, VerifyingKey};
-use clerk_edge_guard::token::{
+use clerk_edge_guard::auth::keys::{self, VerifyingKey};
+use clerk_edge_guard::auth::token::{
     find_session_token, verify_session_token, ClaimRules, KeySource, SessionClaims, Verification,
 };
+use clerk_edge_guard::config::Config;
+use clerk_edge_guard::policy::decision::{decide, DenyListHit, Outcome, RequestFacts};
 use serde_json::Value;
 
 /// The fixture token's iat (2022-10-24T21:50:50Z).
@@ -55,7 +55,7 @@ const BAD_VALUES: &[(&str, &str)] = &[
 fn vectors() -> Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/reference/vectors/clerk_session_jwt_vectors.json"
+        "/tests/fixtures/reference/vectors/clerk_session_jwt_vectors.json"
     );
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap()
@@ -516,7 +516,7 @@ fn hostile_identity_and_reason_text_stay_inside_one_line() {
         for verification in [
             Verification::Verified(identity.clone()),
             Verification::Rejected {
-                error: clerk_edge_guard::token::TokenError::Expired,
+                error: clerk_edge_guard::auth::token::TokenError::Expired,
                 signed: Some(identity.clone()),
             },
         ] {

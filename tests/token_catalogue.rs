@@ -2,7 +2,7 @@
 //! TEST-ONLY fixture key (`keys.private_key_pem_pkcs8_TEST_ONLY` of the shared vectors), and
 //! the reason code `@clerk/backend`'s `verifyToken` gives for each.
 //!
-//! Check order mirrored (see `src/token.rs`): decode -> machine-token `cat` -> key by `kid`
+//! Check order mirrored (see `src/auth/token.rs`): decode -> machine-token `cat` -> key by `kid`
 //! -> `typ` -> `alg` -> signature -> `sub` -> `azp` -> `exp` -> `nbf` -> `iat`. Edge-only
 //! additions: tokens over 16 KiB and RSA keys under 2048 bits are refused.
 //!
@@ -20,12 +20,12 @@ use std::sync::OnceLock;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use clerk_edge_guard::config::{Config, KeyConfig};
-use clerk_edge_guard::keys::{self, JwksCache, KeyError, VerifyingKey};
-use clerk_edge_guard::token::{
+use clerk_edge_guard::auth::keys::{self, JwksCache, KeyError, VerifyingKey};
+use clerk_edge_guard::auth::token::{
     self, find_session_token, verify_session_token, ClaimRules, CookieContext, KeySource,
     SessionClaims, TokenError, TokenLocation, Verification, MAX_TOKEN_BYTES,
 };
+use clerk_edge_guard::config::{Config, KeyConfig};
 use hmac::{Hmac, Mac};
 use jwt_compact::alg::Rsa;
 use jwt_compact::{Algorithm as _, AlgorithmSignature as _};
@@ -67,7 +67,7 @@ fn fixture() -> &'static Fixture {
     FIXTURE.get_or_init(|| {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/reference/vectors/clerk_session_jwt_vectors.json"
+            "/tests/fixtures/reference/vectors/clerk_session_jwt_vectors.json"
         );
         let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let vectors: Value = serde_json::from_str(&text).unwrap();

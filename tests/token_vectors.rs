@@ -1,5 +1,5 @@
 //! Session-token verification against Clerk's own fixtures
-//! (`../shared/reference/vectors/clerk_session_jwt_vectors.json`): every expected outcome at
+//! (`tests/fixtures/reference/vectors/clerk_session_jwt_vectors.json`): every expected outcome at
 //! its pinned clock, the recorded header, payload and signature validity of every token, the
 //! PEM-to-JWK case, the publishable keys and the cookie-name suffixes.
 //!
@@ -10,12 +10,12 @@ use std::collections::BTreeSet;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use clerk_edge_guard::config::Config;
-use clerk_edge_guard::keys::{self, JwksCache, VerifyingKey};
-use clerk_edge_guard::token::{
+use clerk_edge_guard::auth::keys::{self, JwksCache, VerifyingKey};
+use clerk_edge_guard::auth::token::{
     self, check_signature, cookie_suffix, verify_session_token, ClaimRules, KeySource, TokenError,
     Verification,
 };
+use clerk_edge_guard::config::Config;
 use serde_json::Value;
 
 /// The clock skew the expected outcomes were derived with (`@clerk/backend`'s default).
@@ -24,7 +24,7 @@ const SKEW_MS: i64 = 5000;
 fn vectors() -> Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/reference/vectors/clerk_session_jwt_vectors.json"
+        "/tests/fixtures/reference/vectors/clerk_session_jwt_vectors.json"
     );
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))

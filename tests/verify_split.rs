@@ -4,12 +4,12 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use clerk_edge_guard::keys::{self, VerifyingKey};
-use clerk_edge_guard::token::{
+use clerk_edge_guard::auth::keys::{self, VerifyingKey};
+use clerk_edge_guard::auth::token::{
     begin_cached, complete_cached, payload_text, verify_cached, verify_session_token, ClaimRules,
     KeySource, PendingSignature, Step, TokenError, Verification, MAX_TOKEN_BYTES,
 };
-use clerk_edge_guard::verified_cache::VerifiedTokenCache;
+use clerk_edge_guard::auth::verified_cache::VerifiedTokenCache;
 use jwt_compact::alg::Rsa;
 use jwt_compact::{Algorithm as _, AlgorithmSignature as _};
 use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};

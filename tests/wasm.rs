@@ -5,18 +5,17 @@
 //! handling could differ from native). Natively this file compiles to nothing.
 #![cfg(target_arch = "wasm32")]
 
-use clerk_edge_guard::keys::{parse_jwks, parse_pem};
-use clerk_edge_guard::token::{
+use clerk_edge_guard::auth::keys::{parse_jwks, parse_pem};
+use clerk_edge_guard::auth::token::{
     verify_cached, verify_session_token, ClaimRules, KeySource, TokenError, Verification,
 };
-use clerk_edge_guard::verified_cache::VerifiedTokenCache;
+use clerk_edge_guard::auth::verified_cache::VerifiedTokenCache;
 use clerk_edge_guard::webhook::{parse_secrets, sign, verify_webhook, WebhookHeaders};
 use serde_json::Value;
 use wasm_bindgen_test::wasm_bindgen_test;
 
-const JWT_VECTORS: &str =
-    include_str!("../../shared/reference/vectors/clerk_session_jwt_vectors.json");
-const SVIX_VECTORS: &str = include_str!("../../shared/reference/vectors/svix_webhook_vectors.json");
+const JWT_VECTORS: &str = include_str!("fixtures/reference/vectors/clerk_session_jwt_vectors.json");
+const SVIX_VECTORS: &str = include_str!("fixtures/reference/vectors/svix_webhook_vectors.json");
 
 fn outcome(v: &Verification) -> String {
     match v {
@@ -49,7 +48,7 @@ fn clerk_fixture_outcomes_hold_in_wasm() {
             clock_skew_ms: 5000,
             now_ms: row["now"].as_i64().unwrap() * 1000,
         };
-        let kid = clerk_edge_guard::token::decode(token)
+        let kid = clerk_edge_guard::auth::token::decode(token)
             .ok()
             .and_then(|d| d.kid().map(str::to_owned));
         let keys = match row["key"].as_str().unwrap() {

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 fn load(name: &str) -> Value {
     let path = format!(
-        "{}/../shared/reference/vectors/{name}",
+        "{}/tests/fixtures/reference/vectors/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));

@@ -3,10 +3,10 @@
 
 use ::worker::{AbortSignal, Fetch, Headers, Method, Request, RequestInit};
 
+use crate::auth::keys::{self, KeyError, VerifyingKey};
+use crate::auth::token::TokenError;
 use crate::clerk_api::{request_url, ApiOutcome, ApiRequest, ATTEMPT_TIMEOUT_MS};
 use crate::config::Config;
-use crate::keys::{self, KeyError, VerifyingKey};
-use crate::token::TokenError;
 
 /// Why the JWKS could not be refreshed.
 #[derive(Debug)]

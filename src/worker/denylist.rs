@@ -9,9 +9,9 @@ use std::collections::HashMap;
 
 use ::worker::{Env, Result};
 
-use crate::decision::DenyListHit;
+use crate::auth::token::SessionClaims;
+use crate::policy::decision::DenyListHit;
 use crate::revocation::{DENY_SESSION_PREFIX, DENY_USER_PREFIX};
-use crate::token::SessionClaims;
 
 use super::isolate::IsolateState;
 

@@ -11,9 +11,9 @@ use ::worker::Env;
 use wasm_bindgen::JsValue;
 
 use crate::audit::{AuditEvent, Level, RequestContext};
+use crate::auth::keys::JwksCache;
+use crate::auth::verified_cache::VerifiedTokenCache;
 use crate::config::Config;
-use crate::keys::JwksCache;
-use crate::verified_cache::VerifiedTokenCache;
 
 use super::denylist::DenyCache;
 

@@ -21,8 +21,8 @@ use ::worker::{event, Context, Env, Request, Response, Result};
 use serde_json::{json, Value};
 
 use crate::audit::{AuditEvent, Level, RequestContext};
-use crate::decision::{route, Route};
-use crate::paths::decode_path;
+use crate::policy::decision::{route, Route};
+use crate::policy::paths::decode_path;
 use crate::revocation::AdminRoute;
 
 /// The Worker entry point.

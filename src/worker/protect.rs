@@ -9,21 +9,21 @@ use ::worker::{
 use wasm_bindgen::JsValue;
 
 use crate::audit::{AuditEvent, Level, RequestContext};
-use crate::bypass::BypassMode;
-use crate::clerk_api::{ApiCall, ApiOutcome, CallProgress, ATTEMPT_TIMEOUT_MS};
-use crate::config::{Config, KeyConfig};
-use crate::decision::{
-    decide_with, handshake_applies, is_identity_header, needs_verification, Decision, RequestFacts,
-};
-use crate::handshake::return_leg::{handshake_payload_request, verify_handshake_token};
-use crate::handshake::{
+use crate::auth::handshake::return_leg::{handshake_payload_request, verify_handshake_token};
+use crate::auth::handshake::{
     authenticate, Authenticated, HandshakeContext, LegDirectives, RequestParts, ReturnLegSource,
     NONCE_WITHOUT_SECRET,
 };
-use crate::keys::FetchDecision;
-use crate::token::{
+use crate::auth::keys::FetchDecision;
+use crate::auth::token::{
     begin_cached, cached_outcome, complete_cached, decode, decode_jwt, find_session_token,
     token_from_authorization, ClaimRules, KeySource, Step, TokenError, Verification,
+};
+use crate::clerk_api::{ApiCall, ApiOutcome, CallProgress, ATTEMPT_TIMEOUT_MS};
+use crate::config::{Config, KeyConfig};
+use crate::policy::bypass::BypassMode;
+use crate::policy::decision::{
+    decide_with, handshake_applies, is_identity_header, needs_verification, Decision, RequestFacts,
 };
 
 use super::isolate::{self, IsolateState};

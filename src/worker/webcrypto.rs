@@ -3,8 +3,8 @@
 //!
 //! workerd verifies RS256 natively in tens of microseconds, where the pure-Rust RSA costs
 //! ~600 µs in wasm. Only the RSA operation moves here: which tokens reach it, and what the
-//! answer means, stay in [`crate::token`] ([`crate::token::begin_cached`] and
-//! [`crate::token::complete_cached`]). Any failure is reported, never guessed: the caller
+//! answer means, stay in [`crate::auth::token`] ([`crate::auth::token::begin_cached`] and
+//! [`crate::auth::token::complete_cached`]). Any failure is reported, never guessed: the caller
 //! then checks the signature in Rust, so the decision is the same either way.
 
 use std::cell::RefCell;
@@ -16,7 +16,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{CryptoKey, SubtleCrypto};
 
-use crate::token::{Alg, PendingSignature};
+use crate::auth::token::{Alg, PendingSignature};
 
 /// Most keys kept imported (one PEM key, or the few keys of a JWKS across a rotation).
 const MAX_KEYS: usize = 16;

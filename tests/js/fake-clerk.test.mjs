@@ -2,7 +2,7 @@
 // description, and its own behaviour (auth, pagination, state changes, fault injection).
 // Run: node --test tests/js/fake-clerk.test.mjs
 //
-// The spec is read from ../shared/reference/clerk-backend-api.yml next to the checkout
+// The spec is read from tests/fixtures/reference/clerk-backend-api.yml (copied into the repository)
 // (override with CLERK_BAPI_SPEC). No YAML library is installed, so a small reader below
 // walks the file by indentation: enough for the block-style OpenAPI file it is pointed at.
 
@@ -22,7 +22,7 @@ import {
 
 const SPEC_PATH =
   process.env.CLERK_BAPI_SPEC ??
-  fileURLToPath(new URL("../../../shared/reference/clerk-backend-api.yml", import.meta.url));
+  fileURLToPath(new URL("../fixtures/reference/clerk-backend-api.yml", import.meta.url));
 
 // ---------- a minimal, indentation-based reader for the spec ----------
 

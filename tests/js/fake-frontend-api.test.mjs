@@ -24,7 +24,7 @@ const PK_LIVE = publishableKeyFor(TEST_ISSUER, "production");
 const PK_TEST = publishableKeyFor(TEST_ISSUER, "development");
 const SPEC_PATH =
   process.env.CLERK_BAPI_SPEC ??
-  fileURLToPath(new URL("../../../shared/reference/clerk-backend-api.yml", import.meta.url));
+  fileURLToPath(new URL("../fixtures/reference/clerk-backend-api.yml", import.meta.url));
 
 let key;
 let clerk;

@@ -1,5 +1,5 @@
 // The npm package, imported from Node, against Clerk's own fixture vectors
-// (../shared/reference/vectors/clerk_session_jwt_vectors.json, rows of
+// (tests/fixtures/reference/vectors/clerk_session_jwt_vectors.json, rows of
 // expected_outcomes_default_skew_5000ms): through verifySessionToken, and through
 // clerkEdgeMiddleware with the same clock, keys and authorized parties given as env.
 import assert from "node:assert/strict";
@@ -9,7 +9,7 @@ import { test } from "node:test";
 import { clerkEdgeMiddleware, verifySessionToken } from "../../pkg-js/index.js";
 
 const vectors = JSON.parse(
-  readFileSync(new URL("../../../shared/reference/vectors/clerk_session_jwt_vectors.json", import.meta.url), "utf8"),
+  readFileSync(new URL("../fixtures/reference/vectors/clerk_session_jwt_vectors.json", import.meta.url), "utf8"),
 );
 const rows = vectors.expected_outcomes_default_skew_5000ms;
 const tokenOf = (row) => vectors.tokens[row.token]?.jwt ?? row.token;

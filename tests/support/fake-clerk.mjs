@@ -1,6 +1,6 @@
 // A local fake of the Clerk Backend API, for end-to-end tests of the Worker and the Next.js
 // package. It serves only the endpoints clerk-edge-guard calls, shaped after the OpenAPI
-// description in ../shared/reference/clerk-backend-api.yml (tests/js/fake-clerk.test.mjs
+// description in tests/fixtures/reference/clerk-backend-api.yml (tests/js/fake-clerk.test.mjs
 // fails when the two drift apart), and lets a test rotate keys, seed users and sessions,
 // and inject faults (429, 5xx, slow answers, answers that never come).
 //

@@ -1,7 +1,7 @@
 // A local fake of Clerk's Frontend API, for end-to-end tests of the handshake: the one
 // endpoint a server-side SDK redirects browsers to, `GET /v1/client/handshake`. It keeps one
 // "client" (the browser's Clerk session) that a test signs in or out, and answers the way
-// Clerk's Frontend API does (see ../shared/reference/handshake.md, section 3):
+// Clerk's Frontend API does (see tests/fixtures/reference/handshake.md, section 3):
 //
 // - production style: sets the cookie `__clerk_handshake_nonce=<nonce>` (or
 //   `__clerk_handshake=<jwt>`) and 307s back to `redirect_url`. Cookies ignore ports, so an

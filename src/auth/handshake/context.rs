@@ -4,8 +4,8 @@
 //! loop counter. Values are read exactly as JavaScript reads them (`parseInt`, `Number`,
 //! `||` on empty strings), because the decision compares them the same way.
 
+use crate::auth::token::{uses_suffixed_cookies, Cookies};
 use crate::config::Config;
-use crate::token::{uses_suffixed_cookies, Cookies};
 
 use super::url::WebUrl;
 

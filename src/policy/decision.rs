@@ -7,11 +7,11 @@
 use serde_json::{json, Value};
 
 use crate::audit::{AuditEvent, Level};
-use crate::bypass::BypassMode;
+use crate::auth::handshake::{ClerkState, Directives};
+use crate::auth::token::{SessionClaims, TokenError, Verification};
 use crate::config::{Config, Impact};
-use crate::handshake::{ClerkState, Directives};
-use crate::paths::{has_dot_segments, PathPatterns};
-use crate::token::{SessionClaims, TokenError, Verification};
+use crate::policy::bypass::BypassMode;
+use crate::policy::paths::{has_dot_segments, PathPatterns};
 
 /// `x-clerk-auth-status`: `signed-in`, `bypassed` or `signed-out`.
 pub const HEADER_AUTH_STATUS: &str = "x-clerk-auth-status";
@@ -113,7 +113,7 @@ impl DenyListHit {
 pub struct RequestFacts<'a> {
     /// HTTP method.
     pub method: &'a str,
-    /// Percent-decoded path (see [`crate::paths::decode_path`]).
+    /// Percent-decoded path (see [`crate::policy::paths::decode_path`]).
     pub path: &'a str,
     /// The full original URL, used only as the sign-in redirect target.
     pub url: &'a str,
@@ -262,7 +262,7 @@ impl Decision {
                         "set-cookie",
                         format!(
                             "{}={redirect_count}; SameSite=Lax; HttpOnly; Max-Age=2",
-                            crate::handshake::context::COOKIE_REDIRECT_COUNT
+                            crate::auth::handshake::context::COOKIE_REDIRECT_COUNT
                         ),
                     ),
                 ],
@@ -679,7 +679,7 @@ mod tests {
             _ => None,
         };
         let config = Config::from_env(&env);
-        let decode = crate::paths::decode_path;
+        let decode = crate::policy::paths::decode_path;
         assert_eq!(route(&config, &decode("/public/x")), Route::Public);
         for raw in [
             "/public/..%2Fapp",

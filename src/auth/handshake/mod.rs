@@ -2,7 +2,7 @@
 //! `authenticateRequest` (3.25.0), so that a returning visitor whose 60-second session token
 //! has expired is sent through the Frontend API for fresh cookies instead of being refused.
 //!
-//! Who does what, as for [`crate::decision`]:
+//! Who does what, as for [`crate::policy::decision`]:
 //! - the adapter reads the request into a [`HandshakeContext`] ([`context`]);
 //! - when the request is a return leg ([`return_leg`]) the adapter exchanges the nonce (an
 //!   [`crate::clerk_api::ApiRequest`] it sends) or checks the handshake token, then verifies
@@ -10,7 +10,7 @@
 //! - [`authenticate`] decides, step for step as Clerk (the table of `handshake.md`, C1-C15),
 //!   and returns a [`ClerkState`] plus the audit lines that must be written whatever the
 //!   outcome (a redirect loop, a failed nonce exchange, a refused handshake token);
-//! - [`crate::decision::decide`] combines that state with the bypass and the deny-list.
+//! - [`crate::policy::decision::decide`] combines that state with the bypass and the deny-list.
 //!
 //! Out of scope, refused at configuration time rather than half-built: satellite domains.
 //! Not built: the refresh-token exchange (`__refresh_<suffix>`), which Clerk treats as an
@@ -21,7 +21,9 @@ pub mod return_leg;
 pub mod url;
 
 use crate::audit::{AuditEvent, Level};
-use crate::token::{check_claims, decode_jwt, ClaimRules, SessionClaims, TokenError, Verification};
+use crate::auth::token::{
+    check_claims, decode_jwt, ClaimRules, SessionClaims, TokenError, Verification,
+};
 
 pub use context::{HandshakeContext, RequestParts};
 pub use return_leg::{DirectiveSession, ReturnLegSource};

@@ -14,11 +14,11 @@ use std::rc::Rc;
 
 use serde_json::Value;
 
-use crate::token::TokenError;
+use crate::auth::token::TokenError;
 
 /// Default number of entries (about 1-2 KB each: the token and its payload).
 pub const DEFAULT_CAPACITY: usize = 4096;
-/// Most bytes the entries may weigh (see [`entry_weight`]). Refused entries need no valid
+/// Most bytes the entries may weigh (see `entry_weight`). Refused entries need no valid
 /// signature, so without this a stream of distinct 16 KB junk tokens would hold 64 MB in
 /// an isolate whose wasm memory never shrinks.
 pub const MAX_BYTES: usize = 8 * 1024 * 1024;

@@ -5,8 +5,8 @@
 
 use serde_json::Value;
 
+use crate::auth::token::{check_signature, decode_jwt, KeySource, TokenError};
 use crate::clerk_api::ApiRequest;
-use crate::token::{check_signature, decode_jwt, KeySource, TokenError};
 
 use super::context::HandshakeContext;
 

@@ -24,7 +24,7 @@ use rsa::traits::PublicKeyParts;
 use rsa::BigUint;
 use serde_json::Value;
 
-use crate::token::TokenError;
+use crate::auth::token::TokenError;
 
 /// How long fetched keys are trusted before a refresh, as `@clerk/backend` (5 minutes).
 pub const JWKS_TTL_MS: i64 = 5 * 60 * 1000;
@@ -325,7 +325,8 @@ mod tests {
     use serde_json::json;
 
     fn vectors() -> Value {
-        let text = include_str!("../../shared/reference/vectors/clerk_session_jwt_vectors.json");
+        let text =
+            include_str!("../../tests/fixtures/reference/vectors/clerk_session_jwt_vectors.json");
         serde_json::from_str(text).unwrap()
     }
 

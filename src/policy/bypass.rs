@@ -7,9 +7,9 @@
 //! - never in scope: `/__clerk/*`, `CLERK_NEVER_BYPASS_PATHS`, paths outside
 //!   `CLERK_EMERGENCY_BYPASS_PATHS` (when set), and any time after `CLERK_EMERGENCY_BYPASS_UNTIL`.
 //!
-//! Deny-listed sessions and users are refused in every mode (see [`crate::decision`]).
+//! Deny-listed sessions and users are refused in every mode (see [`crate::policy::decision`]).
 
-use crate::paths::{has_dot_segments, PathPatterns};
+use crate::policy::paths::{has_dot_segments, PathPatterns};
 
 /// Default of `CLERK_EMERGENCY_GRACE_SECONDS`.
 pub const DEFAULT_GRACE_SECONDS: u64 = 3600;
@@ -152,7 +152,7 @@ mod tests {
                             until_ms: until,
                             ..policy(mode)
                         };
-                        let decoded = crate::paths::decode_path(path);
+                        let decoded = crate::policy::paths::decode_path(path);
                         let expired = until.is_some_and(|u| now >= u);
                         let never_hit =
                             decoded.starts_with("/admin") || decoded.starts_with("/__clerk");
@@ -188,7 +188,7 @@ mod tests {
             "/app/x%2F..%2F..%2Fadmin",
             "/app/..%5Cadmin",
         ] {
-            let path = crate::paths::decode_path(raw);
+            let path = crate::policy::paths::decode_path(raw);
             assert_eq!(p.mode_for(&path, 0), BypassMode::Off, "{raw}");
         }
     }

@@ -7,7 +7,7 @@
 //!
 //! 1. decode: three dot-separated parts, lenient base64url, JSON header and payload
 //!    (`token-invalid`); a machine-token `cat` is refused (`token-invalid`);
-//! 2. key resolution by `kid` ([`crate::keys`]; `jwk-kid-mismatch` and friends);
+//! 2. key resolution by `kid` ([`crate::auth::keys`]; `jwk-kid-mismatch` and friends);
 //! 3. header: `typ` absent or `"JWT"` (`token-invalid`), `alg` in RS256/RS384/RS512
 //!    (`token-invalid-algorithm`);
 //! 4. signature (`token-verification-failed` when the key cannot be used for `alg`,
@@ -26,8 +26,8 @@ use jwt_compact::alg::{Rsa, RsaSignature, StrongAlg};
 use jwt_compact::{Algorithm as _, AlgorithmSignature as _};
 use serde_json::Value;
 
-use crate::keys::VerifyingKey;
-use crate::verified_cache::{SignatureCheck, VerifiedTokenCache};
+use crate::auth::keys::VerifyingKey;
+use crate::auth::verified_cache::{SignatureCheck, VerifiedTokenCache};
 
 /// Tokens longer than this are refused before any parsing. Clerk session tokens are about
 /// 1 KB; browsers cap a cookie at 4 KB. An edge addition: `@clerk/backend` has no limit.
@@ -581,7 +581,7 @@ pub fn begin_cached(
             SignatureCheck::Refused(error),
             rules
                 .now_ms
-                .saturating_add(crate::verified_cache::REFUSAL_TTL_MS),
+                .saturating_add(crate::auth::verified_cache::REFUSAL_TTL_MS),
             rules.now_ms,
         );
         rejected(error)
@@ -629,7 +629,7 @@ pub fn complete_cached(
                 SignatureCheck::Refused(error),
                 rules
                     .now_ms
-                    .saturating_add(crate::verified_cache::REFUSAL_TTL_MS),
+                    .saturating_add(crate::auth::verified_cache::REFUSAL_TTL_MS),
                 rules.now_ms,
             );
         }
@@ -654,7 +654,7 @@ pub fn complete_cached(
         let keep_until_ms = exp_ms.saturating_add(keep_after_exp_ms).max(
             rules
                 .now_ms
-                .saturating_add(crate::verified_cache::REFUSAL_TTL_MS),
+                .saturating_add(crate::auth::verified_cache::REFUSAL_TTL_MS),
         );
         cache.insert(
             &pending.token,

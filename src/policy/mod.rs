@@ -1,0 +1,11 @@
+//! Who gets in: the protected-request decision (request facts, configuration, verification
+//! or Clerk's cookie-path state, deny-list and clock in; forward, redirect or refuse out), the
+//! emergency bypass policy, and the path patterns both are scoped by.
+//!
+//! - [`decision`]: every rule of who gets in, in one place; the answers' headers and bodies.
+//! - [`bypass`]: the emergency bypass (mode, expiry, path scope, never-bypass).
+//! - [`paths`]: `CLERK_PUBLIC_PATHS` and friends, matched after percent-decoding.
+
+pub mod bypass;
+pub mod decision;
+pub mod paths;
