@@ -1053,7 +1053,7 @@ pub mod edge {
                 match call.on_outcome(api_outcome_value(attempt)) {
                     CallProgress::RetryAfter(delay) => delay_ms = delay,
                     CallProgress::Finished(result) => {
-                        return Ok(LegDirectives::from_payload_call(result))
+                        return Ok(LegDirectives::from_payload_call(result, nonce))
                     }
                 }
             }

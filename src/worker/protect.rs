@@ -182,7 +182,9 @@ async fn exchange_nonce(config: &Config, nonce: &str) -> LegDirectives {
             CallProgress::RetryAfter(delay_ms) => {
                 Delay::from(Duration::from_millis(delay_ms)).await;
             }
-            CallProgress::Finished(result) => return LegDirectives::from_payload_call(result),
+            CallProgress::Finished(result) => {
+                return LegDirectives::from_payload_call(result, nonce)
+            }
         }
     }
 }

@@ -196,20 +196,25 @@ pub enum LegDirectives {
 }
 
 impl LegDirectives {
-    /// The end of the nonce exchange ([`crate::clerk_api::ApiCall`]): its 2xx body, or why it
-    /// failed after its retries.
-    pub fn from_payload_call(result: Result<String, crate::clerk_api::CallError>) -> Self {
-        match result {
+    /// The end of the exchange of `nonce` ([`crate::clerk_api::ApiCall`]): its 2xx body, or
+    /// why it failed after its retries. The nonce never reaches the problem text (an error
+    /// body could quote it): it is a bearer credential for the session it stands for.
+    pub fn from_payload_call(
+        result: Result<String, crate::clerk_api::CallError>,
+        nonce: &str,
+    ) -> Self {
+        let problem = match result {
             Ok(body) => match return_leg::directives_from_payload(&body) {
-                Ok(directives) => Self::Directives(directives),
-                Err(problem) => {
-                    Self::NonceFailed(format!("GET /v1/clients/handshake_payload: {problem}"))
-                }
+                Ok(directives) => return Self::Directives(directives),
+                Err(problem) => format!("GET /v1/clients/handshake_payload: {problem}"),
             },
-            Err(error) => {
-                Self::NonceFailed(format!("GET /v1/clients/handshake_payload failed: {error}"))
-            }
-        }
+            Err(error) => format!("GET /v1/clients/handshake_payload failed: {error}"),
+        };
+        Self::NonceFailed(if nonce.is_empty() {
+            problem
+        } else {
+            problem.replace(nonce, "<nonce>")
+        })
     }
 
     /// The result of [`return_leg::verify_handshake_token`].
@@ -673,6 +678,23 @@ fn js_number_value(n: f64) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_exchange_never_quotes_the_nonce() {
+        let error = crate::clerk_api::CallError::Rejected(
+            crate::clerk_api::ClerkApiError::from_response(
+                404,
+                r#"{"errors":[{"code":"resource_not_found","message":"no payload for nonce n0nce_s3cret"}]}"#,
+            ),
+        );
+        let LegDirectives::NonceFailed(problem) =
+            LegDirectives::from_payload_call(Err(error), "n0nce_s3cret")
+        else {
+            panic!("a failure")
+        };
+        assert!(!problem.contains("n0nce_s3cret"), "{problem}");
+        assert!(problem.contains("<nonce>"), "{problem}");
+    }
 
     #[test]
     fn numbers_are_written_as_javascript_writes_them() {
