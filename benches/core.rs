@@ -25,10 +25,11 @@ use clerk_edge_guard::config::Config;
 use clerk_edge_guard::webhook::{self, WebhookHeaders};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use jwt_compact::alg::Rsa;
-use jwt_compact::{Algorithm as _, AlgorithmSignature as _};
-use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};
-use rsa::RsaPrivateKey;
 use serde_json::json;
+
+#[path = "../tests/support/demo_key.rs"]
+mod demo_key;
+use demo_key::{demo_key_pair, sign};
 
 const NOW_S: i64 = 1_760_000_000;
 const NOW_MS: i64 = NOW_S * 1000;
@@ -40,16 +41,7 @@ fn b64(bytes: &[u8]) -> String {
 
 /// The demo key pair, and a Clerk-shaped session token signed with it.
 fn demo_token() -> (VerifyingKey, String) {
-    let text = include_str!("../demo/demo-private-key.pem");
-    let pem = text
-        .find("-----BEGIN")
-        .and_then(|start| text.get(start..))
-        .expect("a PEM block in the demo key");
-    let private = RsaPrivateKey::from_pkcs8_pem(pem).expect("the demo private key");
-    let public = private
-        .to_public_key()
-        .to_public_key_pem(LineEnding::LF)
-        .expect("a public PEM");
+    let (private, public) = demo_key_pair();
     let key = keys::parse_pem(&public).expect("the demo public key");
     let header = json!({"alg": "RS256", "kid": "ins_demo", "typ": "JWT"});
     let claims = json!({
@@ -58,13 +50,7 @@ fn demo_token() -> (VerifyingKey, String) {
         "sub": "user_2abcdefghijklmnopqrstuvwxyz", "v": 2,
         "o": {"id": "org_2abc", "rol": "admin", "slg": "acme"},
     });
-    let input = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    );
-    let signature = Rsa::rs256().sign(&private, input.as_bytes());
-    (key, format!("{input}.{}", b64(&signature.as_bytes())))
+    (key, sign(&private, Rsa::rs256(), &header, &claims))
 }
 
 fn rules() -> ClaimRules<'static> {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the build and the tests need, from the package registries only
-# (no GitHub downloads: the pitfalls of ../shared/TOOLCHAIN.md are noted where they bite).
+# (no GitHub downloads: each known pitfall of this toolchain is noted where it bites).
 # Idempotent: a warm machine skips what it already has (about 1 s). Cold: about 8 minutes
 # on 2 cores, almost all of it `cargo install` of wasm-bindgen-cli and worker-build.
 # Afterwards: `. scripts/env.sh` puts the toolchain on PATH (scripts/test.sh does it itself).

@@ -228,6 +228,16 @@ pub mod edge {
         })
     }
 
+    /// A Backend API call the middleware sends itself with `fetch` (`{url, method, headers,
+    /// body, delay_ms, timeout_ms}`), as opposed to an admin plan's step.
+    fn fetch_plan(api_url: &str, secret: &str, request: &ApiRequest, delay_ms: u64) -> Value {
+        let mut plan = call_json(api_url, secret, request, delay_ms);
+        if let Value::Object(map) = &mut plan {
+            map.remove("kind");
+        }
+        plan
+    }
+
     /// `{"status", "body", "retry_after"}` | `{"timeout": true}` | `{"network_error": text}`.
     fn api_outcome(json: &str) -> ApiOutcome {
         api_outcome_value(&serde_json::from_str(json).unwrap_or(Value::Null))
@@ -367,6 +377,18 @@ pub mod edge {
         jwks_error: Option<TokenError>,
         tokens: VerifiedTokenCache,
         pending: PendingChecks,
+        /// What [`Self::identity`] gathered for the request it answered last, so that
+        /// [`Self::decide`] on the same facts and clock does not read and verify it all again.
+        /// Another request in between (the deny-list read awaits) only costs the recompute.
+        ready: Option<ReadyRequest>,
+    }
+
+    /// A request whose verification (and cookie-path state) is complete.
+    struct ReadyRequest {
+        facts_json: String,
+        now: i64,
+        verification: Verification,
+        clerk: Option<Authenticated>,
     }
 
     #[wasm_bindgen]
@@ -384,6 +406,7 @@ pub mod edge {
                 jwks_error: None,
                 tokens: VerifiedTokenCache::default(),
                 pending: PendingChecks::default(),
+                ready: None,
             }
         }
 
@@ -448,7 +471,8 @@ pub mod edge {
         /// in the cache.
         pub fn identity(&mut self, facts_json: &str, now: f64, allow_async: bool) -> String {
             let facts = Facts::parse(facts_json);
-            match self.gather(&facts, now_ms(now), allow_async) {
+            let now = now_ms(now);
+            match self.gather(&facts, now, allow_async) {
                 Gathered::FetchJwks(plan) => json!({ "fetch": plan }),
                 Gathered::CheckSignature(check) => json!({ "check": check }),
                 Gathered::Call(plan) => json!({ "call": plan }),
@@ -460,12 +484,19 @@ pub mod edge {
                         Some(auth) => auth.state.identity(),
                         None => verification.identity(),
                     };
-                    json!({
+                    let answer = json!({
                         "identity": identity.map(|c| json!({
                             "user_id": c.user_id,
                             "session_id": c.session_id,
                         })),
-                    })
+                    });
+                    self.ready = Some(ReadyRequest {
+                        facts_json: facts_json.to_owned(),
+                        now,
+                        verification,
+                        clerk,
+                    });
+                    answer
                 }
             }
             .to_string()
@@ -539,7 +570,18 @@ pub mod edge {
         pub fn decide(&mut self, facts_json: &str, deny_hit: &str, now: f64) -> String {
             let facts = Facts::parse(facts_json);
             let now = now_ms(now);
-            let (verification, clerk) = match self.gather(&facts, now, false) {
+            let ready = self
+                .ready
+                .take()
+                .filter(|r| r.facts_json == facts_json && r.now == now);
+            let gathered = match ready {
+                Some(r) => Gathered::Ready {
+                    verification: r.verification,
+                    clerk: r.clerk,
+                },
+                None => self.gather(&facts, now, false),
+            };
+            let (verification, clerk) = match gathered {
                 Gathered::Ready {
                     verification,
                     clerk,
@@ -952,49 +994,51 @@ pub mod edge {
     }
 
     impl Guard {
-        /// The verification of src/worker/protect.rs. With `allow_async` it stops where the
-        /// JWKS must be fetched or a signature checked on WebCrypto; without, it decides.
-        fn prepare(&mut self, facts: &Facts, now: i64, allow_async: bool) -> Prepared {
-            if !needs_verification(&self.config, &decode_path(&facts.path), now) {
-                return Prepared::Ready(Verification::NoToken);
+        /// The request's own session token (`Authorization`, else the cookie Clerk's rules
+        /// pick), when the decision needs it verified.
+        fn request_token(&self, facts: &Facts, path: &str, now: i64) -> Option<String> {
+            if !needs_verification(&self.config, path, now) {
+                return None;
             }
             let cookies = self.config.cookie_context(now);
-            let Some((token, _)) = find_session_token(
+            find_session_token(
                 facts.authorization.as_deref(),
                 facts.cookie.as_deref(),
                 &cookies,
-            ) else {
-                return Prepared::Ready(Verification::NoToken);
-            };
-            let token = token.into_owned();
-            self.prepare_token(&token, now, allow_async)
+            )
+            .map(|(token, _)| token.into_owned())
         }
 
         /// The verification of a protected request, and Clerk's cookie path when it
         /// applies: the return leg first (nonce exchange, handshake token), then the session
         /// tokens, each step stopping where I/O is needed.
         fn gather(&mut self, facts: &Facts, now: i64, allow_async: bool) -> Gathered {
-            let verification = match self.prepare(facts, now, allow_async) {
-                Prepared::Ready(verification) => verification,
-                other => return other.into(),
-            };
             let path = decode_path(&facts.path);
             let has_bearer = facts
                 .authorization
                 .as_deref()
                 .and_then(token_from_authorization)
                 .is_some();
-            let ctx = match handshake_applies(&self.config, &path, has_bearer, now)
+            // Clerk's cookie path reads the request once; its session token is the one verified.
+            let ctx = handshake_applies(&self.config, &path, has_bearer, now)
                 .then(|| HandshakeContext::read(&self.config, &facts.parts(), now))
-                .flatten()
-            {
-                Some(ctx) => ctx,
-                None => {
-                    return Gathered::Ready {
-                        verification,
-                        clerk: None,
-                    }
-                }
+                .flatten();
+            let token = match &ctx {
+                Some(ctx) => ctx.session_token.clone(),
+                None => self.request_token(facts, &path, now),
+            };
+            let verification = match token {
+                Some(token) => match self.prepare_token(&token, now, allow_async) {
+                    Prepared::Ready(verification) => verification,
+                    other => return other.into(),
+                },
+                None => Verification::NoToken,
+            };
+            let Some(ctx) = ctx else {
+                return Gathered::Ready {
+                    verification,
+                    clerk: None,
+                };
             };
             let leg = match ctx.return_leg() {
                 None => None,
@@ -1062,16 +1106,12 @@ pub mod edge {
                     "the nonce exchange was not completed by the middleware".to_owned(),
                 ));
             }
-            let mut plan = call_json(
+            Err(fetch_plan(
                 &self.config.api_url,
                 secret.expose(),
                 call.request(),
                 delay_ms,
-            );
-            if let Value::Object(map) = &mut plan {
-                map.remove("kind");
-            }
-            Err(plan)
+            ))
         }
 
         /// Checks a handshake token with the instance's key: the directives, or the JWKS
@@ -1115,16 +1155,12 @@ pub mod edge {
                 return None;
             }
             self.jwks.record_attempt(now);
-            let mut plan = call_json(
+            Some(fetch_plan(
                 &self.config.api_url,
                 secret.expose(),
                 &ApiRequest::jwks(),
                 0,
-            );
-            if let Value::Object(map) = &mut plan {
-                map.remove("kind");
-            }
-            Some(plan)
+            ))
         }
 
         /// Verifies one token as far as the caches allow (see [`Self::identity`]).
@@ -1144,6 +1180,7 @@ pub mod edge {
                 jwks_error,
                 tokens,
                 pending,
+                ..
             } = self;
             let rules = ClaimRules {
                 authorized_parties: &config.authorized_parties,

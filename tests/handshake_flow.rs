@@ -3,8 +3,6 @@
 //! test (tests/js/handshake-differential.test.mjs) checks the same against `@clerk/backend`
 //! itself on thousands of generated requests; this file pins each branch natively.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use clerk_edge_guard::auth::handshake::return_leg::verify_handshake_token;
 use clerk_edge_guard::auth::handshake::url::{parse_query, WebUrl};
 use clerk_edge_guard::auth::handshake::{
@@ -17,10 +15,12 @@ use clerk_edge_guard::auth::token::{
 use clerk_edge_guard::config::Config;
 use clerk_edge_guard::policy::decision::{decide_with, handshake_applies, Decision, RequestFacts};
 use jwt_compact::alg::Rsa;
-use jwt_compact::{Algorithm as _, AlgorithmSignature as _};
-use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};
 use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
+
+#[path = "support/demo_key.rs"]
+mod demo_key;
+use demo_key::demo_key_pair;
 
 const NOW_S: i64 = 1_760_000_000;
 const NOW_MS: i64 = NOW_S * 1000;
@@ -38,27 +38,12 @@ struct Keys {
 }
 
 fn keys() -> Keys {
-    let text = include_str!("../demo/demo-private-key.pem");
-    let pem = text
-        .find("-----BEGIN")
-        .and_then(|start| text.get(start..))
-        .expect("a PEM block");
-    let private = RsaPrivateKey::from_pkcs8_pem(pem).expect("demo private key");
-    let public = private
-        .to_public_key()
-        .to_public_key_pem(LineEnding::LF)
-        .expect("public PEM");
-    Keys {
-        private,
-        pem: public,
-    }
+    let (private, pem) = demo_key_pair();
+    Keys { private, pem }
 }
 
 fn sign(keys: &Keys, header: Value, payload: Value) -> String {
-    let b64 = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string().as_bytes());
-    let input = format!("{}.{}", b64(&header), b64(&payload));
-    let signature = Rsa::rs256().sign(&keys.private, input.as_bytes());
-    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.as_bytes()))
+    demo_key::sign(&keys.private, Rsa::rs256(), &header, &payload)
 }
 
 fn session(keys: &Keys, iss: &str, iat: i64, exp: i64) -> String {
@@ -664,6 +649,37 @@ fn a_return_leg_without_a_session_sets_its_cookies_and_signs_out() {
 }
 
 #[test]
+fn a_return_leg_whose_session_fails_verification_is_logged_and_decided_on_the_cookies() {
+    let k = keys();
+    let c = config(&k, PK_LIVE, &[]);
+    let exp = expired(&k);
+    let ok = fresh(&k);
+    let forged = format!("{}x", &ok[..ok.len() - 4]);
+    let req = document(&format!(
+        "__session={exp}; __client_uat=1; __clerk_handshake_nonce=n1"
+    ));
+    let (state, events) = decide(
+        &c,
+        &req,
+        Some(LegDirectives::Directives(vec![format!(
+            "__session={forged}"
+        )])),
+    );
+    // Clerk throws, logs, and carries on with the request's own expired cookie: a handshake.
+    assert_eq!(reason_of(&state), ("handshake", reason::EXPIRED_NO_REFRESH));
+    assert_eq!(events, ["handshake.session_refused"]);
+    // A directive `__session` without `=` is Clerk's `undefined`: refused the same way.
+    let (_, events) = decide(
+        &c,
+        &req,
+        Some(LegDirectives::Directives(vec![
+            "__session; Path=/".to_owned()
+        ])),
+    );
+    assert_eq!(events, ["handshake.session_refused"]);
+}
+
+#[test]
 fn a_refused_handshake_token_never_sets_cookies() {
     let k = keys();
     let exp = expired(&k);
@@ -751,4 +767,24 @@ fn the_handshake_applies_only_where_clerk_would_run_it_and_no_bypass_is_live() {
         .problems
         .iter()
         .any(|p| p.variable == "CLERK_PROXY_URL"));
+    let next_satellite = config(&k, PK_LIVE, &[("NEXT_PUBLIC_CLERK_IS_SATELLITE", "TRUE")]);
+    assert!(next_satellite
+        .problems
+        .iter()
+        .any(|p| p.variable == "NEXT_PUBLIC_CLERK_IS_SATELLITE"));
+    let primary = config(&k, PK_LIVE, &[("CLERK_IS_SATELLITE", "false")]);
+    assert!(primary.problems.is_empty(), "{:?}", primary.problems);
+    // The variable @clerk/nextjs users already have works the same.
+    let next_proxy = config(
+        &k,
+        PK_LIVE,
+        &[(
+            "NEXT_PUBLIC_CLERK_PROXY_URL",
+            "https://app.example.com/__clerk",
+        )],
+    );
+    assert_eq!(
+        next_proxy.proxy_url.as_deref(),
+        Some("https://app.example.com/__clerk")
+    );
 }

@@ -11,41 +11,23 @@ use clerk_edge_guard::auth::token::{
 };
 use clerk_edge_guard::auth::verified_cache::VerifiedTokenCache;
 use jwt_compact::alg::Rsa;
-use jwt_compact::{Algorithm as _, AlgorithmSignature as _};
-use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};
 use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
+
+#[path = "support/demo_key.rs"]
+mod demo_key;
+use demo_key::{demo_key_pair, sign};
 
 const NOW_S: i64 = 1_760_000_000;
 const NOW_MS: i64 = NOW_S * 1000;
 
-/// The demo key of `wrangler dev --env demo` (public on purpose; see the file's preamble).
 fn demo_key() -> (RsaPrivateKey, VerifyingKey) {
-    let text = include_str!("../demo/demo-private-key.pem");
-    let pem = text
-        .find("-----BEGIN")
-        .and_then(|start| text.get(start..))
-        .expect("a PEM block");
-    let private = RsaPrivateKey::from_pkcs8_pem(pem).expect("demo private key");
-    let public = private
-        .to_public_key()
-        .to_public_key_pem(LineEnding::LF)
-        .expect("public PEM");
+    let (private, public) = demo_key_pair();
     (private, keys::parse_pem(&public).expect("demo public key"))
 }
 
 fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn sign(private: &RsaPrivateKey, alg: Rsa, header: &Value, payload: &Value) -> String {
-    let input = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(payload.to_string().as_bytes())
-    );
-    let signature = alg.sign(private, input.as_bytes());
-    format!("{input}.{}", b64(&signature.as_bytes()))
 }
 
 fn claims() -> Value {

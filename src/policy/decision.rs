@@ -271,20 +271,21 @@ impl Decision {
             Self::ReturnLegRedirect {
                 location,
                 signed_out_reason,
-            } => Some(Refusal {
-                status: 307,
-                headers: vec![("location", location.clone())]
-                    .into_iter()
-                    .chain(match signed_out_reason {
-                        None => vec![(HEADER_AUTH_STATUS, "signed-in".to_owned())],
-                        Some(reason) => vec![
-                            (HEADER_AUTH_STATUS, "signed-out".to_owned()),
-                            (HEADER_AUTH_REASON, (*reason).to_owned()),
-                        ],
-                    })
-                    .collect(),
-                body: json!({ "status": "handshake-complete" }),
-            }),
+            } => {
+                let mut headers = vec![("location", location.clone())];
+                match signed_out_reason {
+                    None => headers.push((HEADER_AUTH_STATUS, "signed-in".to_owned())),
+                    Some(reason) => headers.extend([
+                        (HEADER_AUTH_STATUS, "signed-out".to_owned()),
+                        (HEADER_AUTH_REASON, (*reason).to_owned()),
+                    ]),
+                }
+                Some(Refusal {
+                    status: 307,
+                    headers,
+                    body: json!({ "status": "handshake-complete" }),
+                })
+            }
             Self::HandshakeTokenRefused { message } => Some(Refusal {
                 status: 500,
                 headers: vec![
@@ -458,22 +459,19 @@ fn decide_clerk_state(
             claims,
             directives,
             redirect_to: Some(location),
-        } => {
-            let mut out = refuse(
-                Decision::ReturnLegRedirect {
-                    location: location.clone(),
-                    signed_out_reason: None,
-                },
-                Some(claims),
-            );
-            out.audit = config.audit_allowed.then(|| {
+        } => Outcome {
+            // Signed in, but the answer is the redirect to the clean URL (development).
+            decision: Decision::ReturnLegRedirect {
+                location: location.clone(),
+                signed_out_reason: None,
+            },
+            audit: config.audit_allowed.then(|| {
                 with_identity(AuditEvent::new(Level::Info, "auth.handshake"), Some(claims))
                     .text("status", "signed-in")
                     .text("step", "return-leg")
-            });
-            out.response_headers = directive_headers(directives);
-            out
-        }
+            }),
+            response_headers: directive_headers(directives),
+        },
         ClerkState::SignedIn {
             claims,
             directives,
@@ -634,7 +632,6 @@ fn refuse(decision: Decision, identity: Option<&SessionClaims>) -> Outcome {
             signed_out_reason: Some(reason),
             ..
         } => reason,
-        Decision::ReturnLegRedirect { .. } => "signed-in",
         Decision::HandshakeTokenRefused { .. } => "handshake-token-refused",
         _ => REASON_MISCONFIGURED,
     };

@@ -39,26 +39,21 @@ pub async fn handle(
     now: i64,
 ) -> Result<Response> {
     let config = &state.config;
-    let verification = if needs_verification(config, path, now) {
-        verify(&req, state, request, now).await
-    } else {
-        Verification::NoToken
-    };
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let url = RequestUrl::of(&req);
     let method = req.method();
-    let has_bearer = header("authorization")
+    let (authorization, cookie) = (header("authorization"), header("cookie"));
+    let (sec_fetch_dest, accept) = (header("sec-fetch-dest"), header("accept"));
+    let has_bearer = authorization
         .as_deref()
         .and_then(token_from_authorization)
         .is_some();
-    let clerk = if handshake_applies(config, path, has_bearer, now) {
-        let (host, forwarded_host, forwarded_proto, cookie, sec_fetch_dest, accept, referer) = (
+    // Clerk's cookie path reads the request once; its session token is the one verified.
+    let ctx = if handshake_applies(config, path, has_bearer, now) {
+        let (host, forwarded_host, forwarded_proto, referer) = (
             header("host"),
             header("x-forwarded-host"),
             header("x-forwarded-proto"),
-            header("cookie"),
-            header("sec-fetch-dest"),
-            header("accept"),
             header("referer"),
         );
         let parts = RequestParts {
@@ -72,12 +67,26 @@ pub async fn handle(
             accept: accept.as_deref(),
             referer: referer.as_deref(),
         };
-        match HandshakeContext::read(config, &parts, now) {
-            Some(ctx) => Some(cookie_path(&ctx, &verification, state, request, now).await),
-            None => None,
-        }
+        HandshakeContext::read(config, &parts, now)
     } else {
         None
+    };
+    let token = match &ctx {
+        Some(ctx) => ctx.session_token.clone(),
+        None if needs_verification(config, path, now) => {
+            let cookies = config.cookie_context(now);
+            find_session_token(authorization.as_deref(), cookie.as_deref(), &cookies)
+                .map(|(token, _)| token.into_owned())
+        }
+        None => None,
+    };
+    let verification = match &token {
+        Some(token) => verify_token(token, state, request, now).await,
+        None => Verification::NoToken,
+    };
+    let clerk = match &ctx {
+        Some(ctx) => Some(cookie_path(ctx, &verification, state, request, now).await),
+        None => None,
     };
     for event in clerk.iter().flat_map(|auth| &auth.events) {
         emit(event, Some(request), now);
@@ -90,7 +99,6 @@ pub async fn handle(
         Some(identity) => denylist::check(env, state, identity, now).await?,
         None => None,
     };
-    let (sec_fetch_dest, accept) = (header("sec-fetch-dest"), header("accept"));
     let facts = RequestFacts {
         method: method.as_ref(),
         path,
@@ -220,22 +228,6 @@ async fn check_handshake_token(
 /// client-supplied `x-clerk-*` headers.
 pub async fn forward_public(req: Request, state: &IsolateState) -> Result<Response> {
     forward(req, &state.config, &[], &[]).await
-}
-
-/// Finds and verifies the request's session token.
-async fn verify(
-    req: &Request,
-    state: &IsolateState,
-    request: &RequestContext,
-    now: i64,
-) -> Verification {
-    let authorization = req.headers().get("authorization").ok().flatten();
-    let cookie = req.headers().get("cookie").ok().flatten();
-    let cookies = state.config.cookie_context(now);
-    match find_session_token(authorization.as_deref(), cookie.as_deref(), &cookies) {
-        Some((token, _)) => verify_token(&token, state, request, now).await,
-        None => Verification::NoToken,
-    }
 }
 
 /// Verifies one session token (the request's, or the one a handshake sets).

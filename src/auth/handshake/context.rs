@@ -7,7 +7,7 @@
 use crate::auth::token::{uses_suffixed_cookies, Cookies};
 use crate::config::Config;
 
-use super::url::WebUrl;
+use super::url::{parse_query, WebUrl};
 
 /// `__session`.
 pub const COOKIE_SESSION: &str = "__session";
@@ -54,8 +54,6 @@ pub struct HandshakeContext {
     pub clerk_url: WebUrl,
     /// Where handshakes go: the proxy URL, else `https://<frontend api>`.
     pub frontend_api_base: String,
-    /// The Frontend API host named by the publishable key.
-    pub frontend_api_host: String,
     /// HTTP method.
     pub method: String,
     /// `Sec-Fetch-Dest`, when not empty.
@@ -70,6 +68,8 @@ pub struct HandshakeContext {
     pub session_token: Option<String>,
     /// `parseInt(__client_uat) || 0`.
     pub client_uat: f64,
+    /// Whether the query has `__clerk_db_jwt` (even empty): a development instance syncs it.
+    pub dev_browser_in_query: bool,
     /// The dev browser token (query first, then cookie), when not empty.
     pub dev_browser: Option<String>,
     /// The handshake JWT (query first, then cookie), when not empty.
@@ -101,7 +101,14 @@ impl HandshakeContext {
             (true, None) => None,
             (false, _) => plain(name),
         };
-        let query = |name: &str| non_empty(clerk_url.query_param(name));
+        // One parse of the query for the three parameters Clerk reads from it.
+        let params = clerk_url
+            .query
+            .as_deref()
+            .map(parse_query)
+            .unwrap_or_default();
+        let param = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+        let query = |name: &str| non_empty(param(name).cloned());
         let header = |v: Option<&str>| v.filter(|v| !v.is_empty()).map(str::to_owned);
         let frontend_api_base = match &config.proxy_url {
             Some(proxy) if proxy.starts_with('/') => format!("{}{proxy}", clerk_url.origin()),
@@ -111,7 +118,6 @@ impl HandshakeContext {
         Some(HandshakeContext {
             production: pk.production,
             frontend_api_base,
-            frontend_api_host: pk.frontend_api.clone(),
             method: parts.method.to_owned(),
             sec_fetch_dest: header(parts.sec_fetch_dest),
             accept: header(parts.accept),
@@ -119,6 +125,7 @@ impl HandshakeContext {
             suffixed,
             session_token: chosen(COOKIE_SESSION),
             client_uat: chosen(COOKIE_CLIENT_UAT).map_or(0.0, |v| js_parse_int(&v)),
+            dev_browser_in_query: param(DEV_BROWSER).is_some(),
             dev_browser: query(DEV_BROWSER).or_else(|| chosen(DEV_BROWSER)),
             handshake_token: query(HANDSHAKE_TOKEN).or_else(|| plain(HANDSHAKE_TOKEN)),
             handshake_nonce: query(HANDSHAKE_NONCE).or_else(|| plain(HANDSHAKE_NONCE)),

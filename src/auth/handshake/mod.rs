@@ -84,6 +84,17 @@ pub mod reason {
 /// The `cat` of Clerk session tokens, and of tokens Clerk's checks ignore.
 const SESSION_CATEGORIES: [&str; 2] = ["cl_B7d4PD111AAA", "cl_I7d4PD111III"];
 
+/// `!isNonSessionJwtCategory(header.cat)`: no `cat`, or a session category. Anything else (a
+/// JWT template, a machine token) is not a session, nor may it carry a handshake: a template
+/// can hold an author-controlled `handshake` claim that would become `Set-Cookie` headers.
+pub(crate) fn is_session_category(header: &serde_json::Value) -> bool {
+    match header.get("cat") {
+        None => true,
+        Some(serde_json::Value::String(cat)) => SESSION_CATEGORIES.contains(&cat.as_str()),
+        Some(_) => false,
+    }
+}
+
 /// Cookies a resolved return leg sets, with the two CORS headers Clerk adds to that answer.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Directives {
@@ -399,7 +410,7 @@ fn cookie_path(
     events: &mut Vec<AuditEvent>,
 ) -> ClerkState {
     let development = !ctx.production;
-    if development && ctx.clerk_url.has_query_param(context::DEV_BROWSER) {
+    if development && ctx.dev_browser_in_query {
         return maybe_handshake(ctx, reason::DEV_BROWSER_SYNC, None, events);
     }
     if development && ctx.dev_browser.is_none() {
@@ -420,7 +431,7 @@ fn cookie_path(
         return signed_out(TokenError::Invalid.code(), None);
     };
     if is_machine_jwt(session, decoded.header(), decoded.payload())
-        || !session_category(decoded.header())
+        || !is_session_category(decoded.header())
     {
         return signed_out(reason::TOKEN_TYPE_MISMATCH, None);
     }
@@ -573,15 +584,6 @@ fn is_machine_jwt(token: &str, header: &serde_json::Value, payload: &serde_json:
         .and_then(serde_json::Value::as_str)
         .is_some_and(|s| s.starts_with("mch_"));
     jwt_form && (oauth || m2m)
-}
-
-/// `!isNonSessionJwtCategory(header.cat)`: absent, or a session category.
-fn session_category(header: &serde_json::Value) -> bool {
-    match header.get("cat") {
-        None => true,
-        Some(serde_json::Value::String(cat)) => SESSION_CATEGORIES.contains(&cat.as_str()),
-        Some(_) => false,
-    }
 }
 
 /// JavaScript's `ToNumber` of a JSON value, for `payload.iat < clientUat`.

@@ -10,12 +10,6 @@ use crate::clerk_api::ApiRequest;
 
 use super::context::HandshakeContext;
 
-/// The `cat` header values a handshake token may carry (absent is fine too): the session
-/// token category, and Clerk's "ignore" category. Anything else (a JWT template, a machine
-/// token) is refused: a template can carry an author-controlled `handshake` claim, which
-/// would otherwise become `Set-Cookie` headers.
-const HANDSHAKE_CATEGORIES: [&str; 2] = ["cl_B7d4PD111AAA", "cl_I7d4PD111III"];
-
 /// What came back from the Frontend API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReturnLegSource<'a> {
@@ -76,13 +70,7 @@ pub fn verify_handshake_token(token: &str, keys: KeySource<'_>) -> Result<Vec<St
         KeySource::Jwks(None) => return Err(TokenError::KidMismatch),
     };
     let alg = decoded.check_header()?;
-    let category = decoded.header().get("cat");
-    let session_category = match category {
-        None => true,
-        Some(Value::String(cat)) => HANDSHAKE_CATEGORIES.contains(&cat.as_str()),
-        Some(_) => false,
-    };
-    if !session_category {
+    if !super::is_session_category(decoded.header()) {
         return Err(TokenError::Invalid);
     }
     check_signature(&decoded, alg, key)?;
