@@ -12,6 +12,7 @@
 use std::fmt;
 
 use serde::Deserialize;
+use serde_json::Value;
 
 /// Base URL used when `CLERK_API_URL` is not set (the same default as `@clerk/backend`).
 pub const DEFAULT_API_URL: &str = "https://api.clerk.com";
@@ -119,6 +120,32 @@ impl ApiRequest {
             ("offset".to_owned(), offset.to_string()),
         ];
         request
+    }
+
+    /// `GET /v1/users?order_by=+created_at&limit=…[&starting_after=…]`: one page of every
+    /// user, oldest first, walked with the `starting_after` cursor as the spec advises (a large
+    /// `offset` gets slower and times out). Oldest first, so users created during a walk come
+    /// after the cursor and are reached. `limit` is clamped to the spec's 1..=500.
+    pub fn list_users(limit: u32, starting_after: Option<&str>) -> Self {
+        let mut request = ApiRequest::new(Method::Get, format!("{API_PATH_PREFIX}/users"));
+        request.query = vec![
+            ("order_by".to_owned(), "+created_at".to_owned()),
+            (
+                "limit".to_owned(),
+                limit.clamp(1, MAX_PAGE_LIMIT).to_string(),
+            ),
+        ];
+        if let Some(cursor) = starting_after {
+            request
+                .query
+                .push(("starting_after".to_owned(), cursor.to_owned()));
+        }
+        request
+    }
+
+    /// `GET /v1/users/count`: how many users the instance has.
+    pub fn count_users() -> Self {
+        ApiRequest::new(Method::Get, format!("{API_PATH_PREFIX}/users/count"))
     }
 
     /// `POST /v1/sessions/{session_id}/revoke`.
@@ -279,6 +306,46 @@ pub fn parse_session_list(body: &str) -> Result<SessionPage, BadResponse> {
                 .to_owned(),
         }),
     }
+}
+
+/// Parses a `GET /v1/users` 200 body (the spec's `User.List`: a plain array of `User`) into
+/// the rows the edge keeps, with the same field rules as the `user.created` webhook. One user
+/// that does not have the spec's shape makes the whole page a [`BadResponse`] naming its
+/// position and field: a page is never applied in part.
+pub fn parse_user_page(body: &str) -> Result<Vec<crate::webhook::UserRecord>, BadResponse> {
+    let value: Value = serde_json::from_str(body).map_err(|error| BadResponse {
+        detail: format!("GET /v1/users: the body is not JSON ({error})"),
+    })?;
+    let Value::Array(users) = value else {
+        return Err(BadResponse {
+            detail: "GET /v1/users: expected a JSON array of users".to_owned(),
+        });
+    };
+    users
+        .iter()
+        .enumerate()
+        .map(|(index, user)| {
+            let object = user.as_object().ok_or_else(|| BadResponse {
+                detail: format!("GET /v1/users: entry {index} is not a user object"),
+            })?;
+            crate::webhook::UserRecord::from_user_object(object).map_err(|error| BadResponse {
+                detail: format!("GET /v1/users: user {index} of the page: {error}"),
+            })
+        })
+        .collect()
+}
+
+/// Parses a `GET /v1/users/count` 200 body (`TotalCount`): the `total_count`.
+pub fn parse_total_count(body: &str) -> Result<u64, BadResponse> {
+    #[derive(Deserialize)]
+    struct TotalCount {
+        total_count: u64,
+    }
+    serde_json::from_str::<TotalCount>(body)
+        .map(|count| count.total_count)
+        .map_err(|error| BadResponse {
+            detail: format!("GET /v1/users/count: expected {{\"total_count\": n}} ({error})"),
+        })
 }
 
 /// A Backend API error answer: the status and the first entry of Clerk's `errors` array.
@@ -490,7 +557,7 @@ fn backoff_ms(attempts_made: u32) -> u64 {
 }
 
 /// `Retry-After` as delta-seconds; `None` for the HTTP-date form or anything malformed.
-fn parse_retry_after_seconds(value: &str) -> Option<u64> {
+pub fn parse_retry_after_seconds(value: &str) -> Option<u64> {
     let value = value.trim();
     if value.is_empty() || value.len() > 10 || !value.bytes().all(|b| b.is_ascii_digit()) {
         return None;

@@ -86,6 +86,11 @@ pub mod edge {
     use sha2::{Digest, Sha256};
     use wasm_bindgen::prelude::wasm_bindgen;
 
+    use crate::admin::revocation::{
+        self, admin_plan, check_admin_head, session_deny_ttl_seconds, AdminError, AdminPlan,
+        AdminRequestHead, AdminRoute, AdminStep, DenyEntry, DenySource, DenyTtlInputs, PlanContext,
+        StepOutcome,
+    };
     use crate::audit::{AuditEvent, Level, RequestContext};
     use crate::auth::handshake::return_leg::{handshake_payload_request, verify_handshake_token};
     use crate::auth::handshake::{
@@ -108,11 +113,6 @@ pub mod edge {
         decide_with, handshake_applies, needs_verification, route, DenyListHit, RequestFacts, Route,
     };
     use crate::policy::paths::decode_path;
-    use crate::revocation::{
-        self, admin_plan, check_admin_head, session_deny_ttl_seconds, AdminError, AdminPlan,
-        AdminRequestHead, AdminRoute, AdminStep, DenyEntry, DenySource, DenyTtlInputs, PlanContext,
-        StepOutcome,
-    };
     use crate::webhook::{
         effects, verify_webhook, ClerkEvent, PayloadProblem, WebhookEffect, WebhookError,
         WebhookHeaders, WebhookRefusal, MAX_BODY_BYTES as WEBHOOK_MAX_BODY_BYTES,

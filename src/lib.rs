@@ -24,20 +24,22 @@
 //! - [`health`]: the body of `GET /__clerk/health`.
 //! - [`audit`]: the audit event and its one-line JSON form, with redaction.
 //! - [`webhook`]: Svix signature verification and Clerk webhook events.
-//! - [`revocation`]: admin revoke/restore requests, deny-list entries and the revoke plan.
+//! - [`admin`]: the operator's routes: [`admin::revocation`] (revoke/restore requests,
+//!   deny-list entries and the revoke plan) and [`admin::sync`] (the resumable user resync
+//!   and integrity-check jobs, sans-IO).
 //! - [`clerk_api`]: Backend API requests and responses as plain data.
 //! - [`rfc3339`]: the timestamps of audit lines and `CLERK_EMERGENCY_BYPASS_UNTIL`.
 //!
 //! The adapters, compiled only with their feature: `worker/` (Cloudflare Worker, feature
 //! `worker`) and `js.rs` + `js_fast.rs` (the npm package's wasm-bindgen exports, feature `js`).
 
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod clerk_api;
 pub mod config;
 pub mod health;
 pub mod policy;
-pub mod revocation;
 pub mod rfc3339;
 pub mod webhook;
 

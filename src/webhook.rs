@@ -576,6 +576,12 @@ impl ClerkEvent {
 }
 
 impl UserRecord {
+    /// Reads a Clerk `User` object (a webhook's `data`, or an entry of `GET /v1/users`).
+    /// Errors name the field as a webhook's `data.…` path.
+    pub fn from_user_object(data: &Map<String, Value>) -> Result<Self, WebhookError> {
+        Self::from_data(data)
+    }
+
     fn from_data(data: &Map<String, Value>) -> Result<Self, WebhookError> {
         let text =
             |path| optional(data, path, "a string", Value::as_str).map(|v| v.map(str::to_owned));

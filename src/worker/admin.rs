@@ -1,5 +1,5 @@
 //! `POST /__clerk/admin/revoke` and `POST /__clerk/admin/restore`: the I/O half of
-//! [`crate::revocation`], which owns the checks, the body rules, the plans and the reports.
+//! [`crate::admin::revocation`], which owns the checks, the body rules, the plans and the reports.
 //!
 //! Order of a call: the route exists only with `CLERK_ADMIN_TOKEN` set (else 404, as if
 //! absent), an invalid admin token disables the routes (500 `misconfigured`), then the
@@ -20,13 +20,13 @@ use std::time::Duration;
 use ::worker::{Delay, Env, Request, Response, Result};
 use serde_json::{json, Value};
 
-use crate::audit::{AuditEvent, Level, RequestContext};
-use crate::clerk_api::ApiOutcome;
-use crate::config::{Config, Impact};
-use crate::revocation::{
+use crate::admin::revocation::{
     admin_plan, check_admin_head, AdminError, AdminPlan, AdminRequestHead, AdminRoute, AdminStep,
     PlanContext, StepOutcome, MAX_BODY_BYTES,
 };
+use crate::audit::{AuditEvent, Level, RequestContext};
+use crate::clerk_api::ApiOutcome;
+use crate::config::{Config, Impact};
 
 use super::isolate::{self, IsolateState};
 use super::{backend, body, denylist, emit};

@@ -9,9 +9,9 @@ use std::collections::HashMap;
 
 use ::worker::{Env, Result};
 
+use crate::admin::revocation::{DENY_SESSION_PREFIX, DENY_USER_PREFIX};
 use crate::auth::token::SessionClaims;
 use crate::policy::decision::DenyListHit;
-use crate::revocation::{DENY_SESSION_PREFIX, DENY_USER_PREFIX};
 
 use super::isolate::IsolateState;
 
@@ -23,13 +23,13 @@ pub const CACHE_TTL_MS: i64 = 5_000;
 const CACHE_MAX_ENTRIES: usize = 10_000;
 
 /// The KV key of a user's deny-list entry (the same as the admin plan's
-/// [`crate::revocation::Target::deny_key`]).
+/// [`crate::admin::revocation::Target::deny_key`]).
 pub fn user_key(user_id: &str) -> String {
     format!("{DENY_USER_PREFIX}{user_id}")
 }
 
 /// The KV key of a session's deny-list entry (the same as the admin plan's
-/// [`crate::revocation::Target::deny_key`]).
+/// [`crate::admin::revocation::Target::deny_key`]).
 pub fn session_key(session_id: &str) -> String {
     format!("{DENY_SESSION_PREFIX}{session_id}")
 }

@@ -20,10 +20,10 @@ mod webhooks;
 use ::worker::{event, Context, Env, Request, Response, Result};
 use serde_json::{json, Value};
 
+use crate::admin::revocation::AdminRoute;
 use crate::audit::{AuditEvent, Level, RequestContext};
 use crate::policy::decision::{route, Route};
 use crate::policy::paths::decode_path;
-use crate::revocation::AdminRoute;
 
 /// The Worker entry point.
 #[event(fetch)]

@@ -25,9 +25,9 @@ use ::worker::{D1Database, D1PreparedStatement, D1Result, Env, Method, Request, 
 use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
 
+use crate::admin::revocation::{session_deny_ttl_seconds, DenyEntry, DenySource, DenyTtlInputs};
 use crate::audit::{AuditEvent, Level, RequestContext};
 use crate::config::Impact;
-use crate::revocation::{session_deny_ttl_seconds, DenyEntry, DenySource, DenyTtlInputs};
 use crate::webhook::{
     effects, verify_webhook, ClerkEvent, PayloadProblem, UserRecord, WebhookEffect, WebhookError,
     WebhookHeaders, WebhookRefusal, MAX_BODY_BYTES, SVIX_ID_HEADER, SVIX_SIGNATURE_HEADER,

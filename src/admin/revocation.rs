@@ -116,6 +116,14 @@ impl AdminRoute {
         }
     }
 
+    /// [`Self::fields`] as one line of text, for [`AdminError::UnknownField`].
+    fn accepted_fields(self) -> &'static str {
+        match self {
+            AdminRoute::Revoke => "user_id, session_id, ban, dry_run, reason",
+            AdminRoute::Restore => "user_id, session_id, unban, dry_run, reason",
+        }
+    }
+
     fn user_flag(self) -> &'static str {
         match self {
             AdminRoute::Revoke => "ban",
@@ -153,6 +161,8 @@ pub enum AdminError {
     UnknownField {
         /// The field's name (cut to [`MAX_ID_LEN`] characters).
         field: String,
+        /// The fields the route accepts, for the message (`user_id, session_id, …`).
+        accepted: &'static str,
     },
     /// A field given twice.
     DuplicateField {
@@ -275,10 +285,9 @@ impl fmt::Display for AdminError {
                 f,
                 "the body must be a JSON object such as {{\"user_id\":\"user_…\"}}"
             ),
-            AdminError::UnknownField { field } => write!(
+            AdminError::UnknownField { field, accepted } => write!(
                 f,
-                "unknown field `{field}`: remove it (revoke accepts user_id, session_id, ban, \
-                 dry_run, reason; restore accepts user_id, session_id, unban, dry_run, reason)"
+                "unknown field `{field}`: remove it (this route accepts {accepted})"
             ),
             AdminError::DuplicateField { field } => {
                 write!(f, "field `{field}` appears twice: send it once")
@@ -383,7 +392,7 @@ pub fn check_admin_head(
     Ok(())
 }
 
-fn is_json_content_type(value: &str) -> bool {
+pub(crate) fn is_json_content_type(value: &str) -> bool {
     let mut parts = value.split(';');
     let media_type_ok = parts
         .next()
@@ -488,30 +497,7 @@ struct AdminFields {
 }
 
 fn parse_admin_body(route: AdminRoute, body: &[u8]) -> Result<AdminFields, AdminError> {
-    if body.len() > MAX_BODY_BYTES {
-        return Err(AdminError::BodyTooLarge);
-    }
-    let value: Value = serde_json::from_slice(body).map_err(|error| AdminError::InvalidJson {
-        detail: error.to_string(),
-    })?;
-    let Value::Object(object) = value else {
-        return Err(AdminError::NotAnObject);
-    };
-    // serde_json keeps the last of repeated keys; a proxy in front may have kept the first,
-    // so a repeated key is refused rather than guessed.
-    if let Some(field) = first_duplicate_key(body) {
-        return Err(AdminError::DuplicateField {
-            field: cut_name(&field),
-        });
-    }
-    if let Some(field) = object
-        .keys()
-        .find(|key| !route.fields().contains(&key.as_str()))
-    {
-        return Err(AdminError::UnknownField {
-            field: cut_name(field),
-        });
-    }
+    let object = parse_body_object(body, route.fields(), route.accepted_fields())?;
     let user_id = string_field(&object, "user_id")?;
     let session_id = string_field(&object, "session_id")?;
     let target = match (user_id, session_id) {
@@ -546,7 +532,39 @@ fn parse_admin_body(route: AdminRoute, body: &[u8]) -> Result<AdminFields, Admin
     })
 }
 
-fn string_field<'a>(
+/// Reads an admin body as a JSON object of at most [`MAX_BODY_BYTES`] whose keys are all in
+/// `fields` (`accepted` lists them for the error), each given once.
+pub(crate) fn parse_body_object(
+    body: &[u8],
+    fields: &[&str],
+    accepted: &'static str,
+) -> Result<Map<String, Value>, AdminError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(AdminError::BodyTooLarge);
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|error| AdminError::InvalidJson {
+        detail: error.to_string(),
+    })?;
+    let Value::Object(object) = value else {
+        return Err(AdminError::NotAnObject);
+    };
+    // serde_json keeps the last of repeated keys; a proxy in front may have kept the first,
+    // so a repeated key is refused rather than guessed.
+    if let Some(field) = first_duplicate_key(body) {
+        return Err(AdminError::DuplicateField {
+            field: cut_name(&field),
+        });
+    }
+    if let Some(field) = object.keys().find(|key| !fields.contains(&key.as_str())) {
+        return Err(AdminError::UnknownField {
+            field: cut_name(field),
+            accepted,
+        });
+    }
+    Ok(object)
+}
+
+pub(crate) fn string_field<'a>(
     object: &'a Map<String, Value>,
     field: &'static str,
 ) -> Result<Option<&'a str>, AdminError> {
@@ -560,7 +578,10 @@ fn string_field<'a>(
     }
 }
 
-fn bool_field(object: &Map<String, Value>, field: &'static str) -> Result<bool, AdminError> {
+pub(crate) fn bool_field(
+    object: &Map<String, Value>,
+    field: &'static str,
+) -> Result<bool, AdminError> {
     match object.get(field) {
         None => Ok(false),
         Some(Value::Bool(flag)) => Ok(*flag),
@@ -1745,26 +1766,45 @@ mod tests {
 
     #[test]
     fn unknown_and_duplicate_fields_are_named() {
-        let unknown = |field: &str| AdminError::UnknownField {
+        let unknown = |field: &str, accepted| AdminError::UnknownField {
             field: field.to_owned(),
+            accepted,
         };
         assert_eq!(
             revoke(r#"{"user_id":"user_1","force":true}"#),
-            Err(unknown("force"))
+            Err(unknown(
+                "force",
+                "user_id, session_id, ban, dry_run, reason"
+            ))
         );
         assert_eq!(
             revoke(r#"{"user_id":"user_1","unban":true}"#),
-            Err(unknown("unban"))
+            Err(unknown(
+                "unban",
+                "user_id, session_id, ban, dry_run, reason"
+            ))
         );
         assert_eq!(
             restore(r#"{"user_id":"user_1","ban":true}"#),
-            Err(unknown("ban"))
+            Err(unknown(
+                "ban",
+                "user_id, session_id, unban, dry_run, reason"
+            ))
         );
-        assert_eq!(revoke(r#"{"userId":"user_1"}"#), Err(unknown("userId")));
+        assert_eq!(
+            revoke(r#"{"userId":"user_1"}"#),
+            Err(unknown(
+                "userId",
+                "user_id, session_id, ban, dry_run, reason"
+            ))
+        );
         let long = "k".repeat(200);
         assert_eq!(
             revoke(&format!(r#"{{"{long}":1}}"#)),
-            Err(unknown(&"k".repeat(MAX_ID_LEN)))
+            Err(unknown(
+                &"k".repeat(MAX_ID_LEN),
+                "user_id, session_id, ban, dry_run, reason"
+            ))
         );
         assert_eq!(
             revoke(r#"{"user_id":"user_1","user_id":"user_2"}"#),
@@ -1896,6 +1936,7 @@ mod tests {
             (
                 AdminError::UnknownField {
                     field: "x".to_owned(),
+                    accepted: "a",
                 },
                 422,
                 "unknown-field",
