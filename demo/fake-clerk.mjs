@@ -39,7 +39,14 @@ const fapi = await startFakeFrontendApi({
   log: (line) => console.log(`[demo frontend api] ${line}`),
 });
 fapi.signIn({ userId: "user_demo_1", sessionId: "sess_demo_1" });
-console.log(`[demo] fake Clerk Frontend API on ${fapi.url} (signed in as user_demo_1), Backend API on ${clerk.url}`);
+// A population for the resync runbook (README, runbook 4): DEMO_USERS users (default 5,000),
+// the same ones on every start (fixed seed).
+const demoUsers = Number(process.env.DEMO_USERS ?? 5_000);
+if (demoUsers > 0) clerk.addUsers(demoUsers, { seed: 2026 });
+console.log(
+  `[demo] fake Clerk Frontend API on ${fapi.url} (signed in as user_demo_1), Backend API on ${clerk.url} ` +
+    `with ${clerk.state.users.size} users`,
+);
 
 const stop = async () => {
   await fapi.close();

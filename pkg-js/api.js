@@ -65,3 +65,4 @@ export function verifyWebhook(input) {
 export { clerkEdgeMiddleware } from "./middleware.js";
 export { createWebhookHandler, createRevokeHandler, createRestoreHandler } from "./handlers.js";
 export { memoryStore, upstashStore } from "./stores.js";
+export { resyncUsers, verifySync, SyncError } from "./sync.js";

@@ -240,5 +240,222 @@ export function createRestoreHandler(
   options?: AdminHandlerOptions,
 ): (req: Request) => Promise<Response>;
 
+/**
+ * A user as the resync reads it from Clerk and as the application stores it: the columns of
+ * the Worker's `users` table. `updated_at` is Clerk's, in Unix ms: the ordering key of the
+ * webhook rules.
+ */
+export interface SyncUser {
+  id: string;
+  primary_email: string | null;
+  first_name: string | null;
+  last_name: string | null;
+  banned: boolean;
+  updated_at: number;
+}
+
+/**
+ * A stored row as `getUsers` answers it: a {@link SyncUser}, where `banned` may also be 0/1
+ * (SQLite) and `updated_at` a `Date` or a `bigint` of Unix ms.
+ */
+export interface StoredUserRow {
+  id: string;
+  primary_email?: string | null;
+  first_name?: string | null;
+  last_name?: string | null;
+  banned?: boolean | number | bigint;
+  updated_at: number | bigint | Date;
+}
+
+/** The state of a job: `running` only in `onProgress`. */
+export type SyncJobState = "running" | "done" | "failed" | "cancelled";
+
+/** The status fields of a resync or an integrity check (the Worker's status route's `job`). */
+export interface SyncJobStatus {
+  id: string;
+  kind: "resync" | "verify";
+  state: SyncJobState;
+  phase: "clear" | "count" | "walk" | "sweep" | "cleanup" | "finished";
+  reason: string;
+  dry_run: boolean;
+  page_size: number;
+  /** RFC 3339. */
+  started_at: string;
+  updated_at: string;
+  finished_at: string | null;
+  pages: number;
+  users_seen: number;
+  /** `GET /v1/users/count` at the start. */
+  total_users: number | null;
+  api_calls: number;
+  /** Failed attempts (5xx, timeouts, network errors) and failed callbacks. */
+  errors: number;
+  rate_limited_seconds: number;
+  users_per_second: number | null;
+  eta_seconds: number | null;
+  waiting_until: string | null;
+  /** Why the job failed (or the last retried failure): what to do is in the text. */
+  last_error: string | null;
+  resumes: number;
+  last_operator_reason: string | null;
+  [field: string]: unknown;
+}
+
+/** The counters of a resync. */
+export interface ResyncCounters {
+  /** Users with no row (inserted, or would be in a dry run). */
+  inserted: number;
+  /** Rows that were older or different (overwritten, or would be). */
+  updated: number;
+  /** Rows that already said exactly this. */
+  unchanged: number;
+  /** Rows newer than Clerk's answer: kept. */
+  kept_newer: number;
+  /** Ids with a tombstone that Clerk still lists: never brought back. */
+  conflicts: number;
+  removed: number;
+  /** Rows `upsertUser` changed (it did not answer `false`). */
+  written: number;
+  /** Planned writes `upsertUser` answered `false` for (a webhook got there first). */
+  raced: number;
+  remove_deleted: boolean;
+}
+
+/** Options of {@link resyncUsers}. */
+export interface ResyncUsersOptions {
+  /** `CLERK_SECRET_KEY`: sent to the Backend API only, never in a result, error or log line. */
+  secretKey: string;
+  /** `CLERK_API_URL`; default Clerk's. */
+  apiUrl?: string;
+  /** Users per page, 1..500; default 500. */
+  pageSize?: number;
+  /** Count what would change; call no `upsertUser`. */
+  dryRun?: boolean;
+  /** Why (an incident id): required; the `operator_reason` of the audit lines. */
+  reason: string;
+  /**
+   * The `cursor` of an earlier run's result: a failed or cancelled run continues from its
+   * last applied page, with its own settings (another `dryRun` or `pageSize` is refused).
+   */
+  cursor?: string;
+  /** The stored rows of these ids (any order; absent ids have no row). */
+  getUsers: (ids: string[]) => StoredUserRow[] | Promise<StoredUserRow[]>;
+  /**
+   * Writes one user with the webhook rules (never over a newer row, never for an id with a
+   * tombstone). Called only for users the core says to insert or update. Answer `false` when
+   * the guarded write changed nothing (counted as `raced`).
+   */
+  upsertUser?: (user: SyncUser) => unknown | Promise<unknown>;
+  /** Which of these ids have a tombstone (a processed `user.deleted`). */
+  getTombstones?: (ids: string[]) => string[] | Promise<string[]>;
+  /** After every applied page: the status, and the cursor to resume from were the run to stop. */
+  onProgress?: (status: SyncJobStatus, cursor: string) => unknown | Promise<unknown>;
+  /** Stops the run after the current page (state `cancelled`, resumable). */
+  signal?: AbortSignal;
+  /** The clock, in Unix ms; default `Date.now`. */
+  now?: () => number;
+  /** How the run waits for a rate limit or a backoff; default a timer that an abort ends. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** The `fetch` used for the Backend API; default the global one. */
+  fetch?: typeof fetch;
+  /** Where the `admin.resync` audit lines go; default `console.log`; `null`: nowhere. */
+  log?: ((line: string) => void) | null;
+}
+
+/** The result of {@link resyncUsers}. */
+export interface ResyncUsersResult extends SyncJobStatus, ResyncCounters {
+  state: Exclude<SyncJobState, "running">;
+  /** Opaque: pass it back as `cursor` to resume a failed or cancelled run. */
+  cursor: string;
+  /** `last_error`. */
+  lastError: string | null;
+}
+
+/**
+ * Walks every Clerk user (`GET /v1/users`, oldest first, cursor pages) and applies each to the
+ * application's table with the webhook rules; honours rate limits (`Retry-After`) and backs
+ * off on 5xx, timeouts and network errors; a run that fails or is aborted returns a cursor
+ * that resumes it. Rejects with a {@link SyncError} only for refused options (no `reason`,
+ * a `pageSize` out of 1..500, an unusable cursor).
+ */
+export function resyncUsers(options: ResyncUsersOptions): Promise<ResyncUsersResult>;
+
+/** One class of difference of an integrity check. */
+export interface SyncDifferenceClass {
+  count: number;
+  /** The first 100 user ids. */
+  sample: string[];
+}
+
+/** What an integrity check found. */
+export interface SyncReport {
+  /** Rows the sweep read. */
+  edge_rows: number;
+  /** Users whose row says what Clerk says. */
+  matching: number;
+  /** Live Clerk users with no row. */
+  missing_in_edge: SyncDifferenceClass;
+  /** Rows whose user no longer exists in Clerk. */
+  missing_in_clerk: SyncDifferenceClass;
+  /** Rows whose e-mail, names or banned flag differ from Clerk. */
+  differ: SyncDifferenceClass;
+  /** How many rows differ in each column. */
+  differ_by_field: Record<string, number>;
+  /** Clerk users the application has a tombstone for. */
+  tombstoned: SyncDifferenceClass;
+  /** Rows not judged: changed within 5 minutes of the start, or during the check. */
+  changed_during_check: number;
+}
+
+/** Options of {@link verifySync}. */
+export interface VerifySyncOptions {
+  secretKey: string;
+  apiUrl?: string;
+  pageSize?: number;
+  /** The `operator_reason` of its audit lines; default `verify-sync`. */
+  reason?: string;
+  getUsers: (ids: string[]) => StoredUserRow[] | Promise<StoredUserRow[]>;
+  /** Up to `limit` stored rows with ids after `afterId` (`null`: from the first), in id order. */
+  listUsers: (
+    afterId: string | null,
+    limit: number,
+  ) => Array<{ id: string; updated_at: number | bigint | Date }> | Promise<Array<{ id: string; updated_at: number | bigint | Date }>>;
+  getTombstones?: (ids: string[]) => string[] | Promise<string[]>;
+  /** After every compared page. */
+  onProgress?: (status: SyncJobStatus) => unknown | Promise<unknown>;
+  /** Stops the check (state `cancelled`; a check is not resumed: start a new one). */
+  signal?: AbortSignal;
+  now?: () => number;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  fetch?: typeof fetch;
+  /** Where the `admin.verify_sync` audit lines go; default `console.log`; `null`: nowhere. */
+  log?: ((line: string) => void) | null;
+}
+
+/** The result of {@link verifySync}: the status with the report. */
+export interface VerifySyncResult extends SyncJobStatus {
+  state: Exclude<SyncJobState, "running">;
+  /** Every class of difference added up. */
+  differences: number;
+  /** True when the check finished and found no difference. */
+  in_sync: boolean;
+  report: SyncReport;
+  lastError: string | null;
+}
+
+/**
+ * The integrity check: compares every Clerk user with its row, then sweeps the table for rows
+ * whose user is gone from Clerk. Writes nothing.
+ */
+export function verifySync(options: VerifySyncOptions): Promise<VerifySyncResult>;
+
+/** A refusal of {@link resyncUsers} / {@link verifySync}'s options, with the core's code. */
+export class SyncError extends Error {
+  /** `invalid-field`, `invalid-cursor`, `nothing-to-resume`, … */
+  code: string;
+  /** The HTTP status a route answering it would use (400 or 409). */
+  status: number;
+}
+
 /** The crate version of this build. */
 export function version(): string;

@@ -585,6 +585,38 @@ impl ApiOutcome {
     }
 }
 
+impl ApiOutcome {
+    /// Reads an attempt's outcome as the JavaScript adapters report it:
+    /// `{"status", "body", "retry_after"}`, `{"timeout": true}`, or
+    /// `{"network_error": text}` (anything else is a network error).
+    pub fn from_json(value: &Value) -> Self {
+        if value.get("timeout").and_then(Value::as_bool) == Some(true) {
+            return ApiOutcome::Timeout;
+        }
+        if let Some(status) = value.get("status").and_then(Value::as_u64) {
+            return ApiOutcome::Response {
+                status: u16::try_from(status).unwrap_or(0),
+                body: value
+                    .get("body")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
+                retry_after: value
+                    .get("retry_after")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+            };
+        }
+        ApiOutcome::NetworkError(
+            value
+                .get("network_error")
+                .and_then(Value::as_str)
+                .unwrap_or("connection failed")
+                .to_owned(),
+        )
+    }
+}
+
 /// What the adapter observed for one attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiOutcome {

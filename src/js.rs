@@ -244,30 +244,7 @@ pub mod edge {
     }
 
     fn api_outcome_value(value: &Value) -> ApiOutcome {
-        if value.get("timeout").and_then(Value::as_bool) == Some(true) {
-            return ApiOutcome::Timeout;
-        }
-        if let Some(status) = value.get("status").and_then(Value::as_u64) {
-            return ApiOutcome::Response {
-                status: u16::try_from(status).unwrap_or(0),
-                body: value
-                    .get("body")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned(),
-                retry_after: value
-                    .get("retry_after")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-            };
-        }
-        ApiOutcome::NetworkError(
-            value
-                .get("network_error")
-                .and_then(Value::as_str)
-                .unwrap_or("connection failed")
-                .to_owned(),
-        )
+        ApiOutcome::from_json(value)
     }
 
     /// Either the verification, or the JWKS fetch that must happen first.
@@ -438,7 +415,9 @@ pub mod edge {
                 Route::Webhooks => "webhooks",
                 Route::AdminRevoke => "admin-revoke",
                 Route::AdminRestore => "admin-restore",
-                Route::ClerkNotFound => "clerk-not-found",
+                // In Next.js the resync and export are the app's own route handlers
+                // (`resyncUsers`), not middleware routes.
+                Route::AdminSync(_) | Route::ClerkNotFound => "clerk-not-found",
                 Route::Public => "public",
                 Route::Protected => "protected",
             }

@@ -31,7 +31,8 @@
 //! - [`rfc3339`]: the timestamps of audit lines and `CLERK_EMERGENCY_BYPASS_UNTIL`.
 //!
 //! The adapters, compiled only with their feature: `worker/` (Cloudflare Worker, feature
-//! `worker`) and `js.rs` + `js_fast.rs` (the npm package's wasm-bindgen exports, feature `js`).
+//! `worker`) and `js.rs` + `js_fast.rs` + `js_sync.rs` (the npm package's wasm-bindgen exports,
+//! feature `js`).
 
 pub mod admin;
 pub mod audit;
@@ -50,3 +51,5 @@ mod worker;
 mod js;
 #[cfg(feature = "js")]
 mod js_fast;
+#[cfg(feature = "js")]
+mod js_sync;

@@ -582,6 +582,19 @@ impl UserRecord {
         Self::from_data(data)
     }
 
+    /// The record as the `users` table's columns, in JSON (the resync's page writes, the
+    /// JavaScript adapters).
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "id": self.id,
+            "primary_email": self.primary_email,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "banned": self.banned,
+            "updated_at": self.updated_at,
+        })
+    }
+
     fn from_data(data: &Map<String, Value>) -> Result<Self, WebhookError> {
         let text =
             |path| optional(data, path, "a string", Value::as_str).map(|v| v.map(str::to_owned));

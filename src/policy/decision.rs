@@ -6,6 +6,7 @@
 
 use serde_json::{json, Value};
 
+use crate::admin::sync::SyncRoute;
 use crate::audit::{AuditEvent, Level};
 use crate::auth::handshake::{ClerkState, Directives};
 use crate::auth::token::{SessionClaims, TokenError, Verification};
@@ -57,6 +58,8 @@ pub enum Route {
     AdminRevoke,
     /// `POST /__clerk/admin/restore`.
     AdminRestore,
+    /// The resync, integrity-check and export routes (`/__clerk/admin/resync`, …).
+    AdminSync(SyncRoute),
     /// Any other `/__clerk/*` path: 404, never forwarded, never public, never bypassed.
     ClerkNotFound,
     /// `CLERK_PUBLIC_PATHS`: forwarded without a check.
@@ -68,6 +71,9 @@ pub enum Route {
 /// Routes a request by its percent-decoded path. Methods are checked by the handlers so
 /// that a wrong one gets a 405 naming the right one.
 pub fn route(config: &Config, path: &str) -> Route {
+    if let Some(sync) = SyncRoute::from_path(path) {
+        return Route::AdminSync(sync);
+    }
     match path {
         "/__clerk/health" => Route::Health,
         "/__clerk/webhooks" => Route::Webhooks,

@@ -165,8 +165,19 @@ fn invalid_request(
     request: &RequestContext,
     now: i64,
 ) -> Result<Response> {
+    refuse_invalid(route.audit_event(), error, request, now)
+}
+
+/// The answer and the `event` line (e.g. `admin.revoke`, `admin.resync`) of an admin request
+/// refused after authentication.
+pub(super) fn refuse_invalid(
+    event: &'static str,
+    error: &AdminError,
+    request: &RequestContext,
+    now: i64,
+) -> Result<Response> {
     emit(
-        &AuditEvent::new(Level::Warn, route.audit_event())
+        &AuditEvent::new(Level::Warn, event)
             .text("reason", error.code())
             .value("status", json!(error.status()))
             .value("ok", json!(false)),
@@ -290,7 +301,7 @@ fn plan_response(finished: bool, status: u16, body: String) -> Result<Response> 
 }
 
 /// The answer of a refused request: its status, JSON body and required headers.
-fn error_answer(error: &AdminError) -> Result<Response> {
+pub(super) fn error_answer(error: &AdminError) -> Result<Response> {
     json_text_response(
         error.status(),
         error.to_json_body(),

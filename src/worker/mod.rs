@@ -14,6 +14,7 @@ mod denylist;
 mod health;
 mod isolate;
 mod protect;
+mod sync;
 mod webcrypto;
 mod webhooks;
 
@@ -42,6 +43,9 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         }
         Route::AdminRestore => {
             admin::handle(AdminRoute::Restore, req, &env, &state, &request, now).await
+        }
+        Route::AdminSync(sync_route) => {
+            sync::handle(sync_route, req, &env, &state, &request, now).await
         }
         Route::ClerkNotFound => json_response(
             404,
@@ -160,7 +164,7 @@ fn json_response(status: u16, body: &Value) -> Result<Response> {
 }
 
 /// A coarse, log-safe description of a workers-rs error.
-fn error_kind(e: &::worker::Error) -> &'static str {
+pub(crate) fn error_kind(e: &::worker::Error) -> &'static str {
     match e {
         ::worker::Error::Json(_) | ::worker::Error::SerdeJsonError(_) => "json",
         ::worker::Error::KvError(_) => "kv",

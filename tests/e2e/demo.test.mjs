@@ -61,3 +61,26 @@ test("demo/handshake.mjs: 307 to the Frontend API, 307 back, the page signed in 
   assert.match(stdout, /"x-clerk-user-id":"user_demo_1"/);
   assert.doesNotMatch(stdout, /eyJ/, "no token printed");
 });
+
+test("the demo's resync (demo/README.md): 5,000 users from the stand-in Backend API, then in sync", async () => {
+  const headers = {
+    authorization: "Bearer demo-admin-token-9ff0bcba373113f203aba8cb4b11b66e",
+    "content-type": "application/json",
+  };
+  const poll = async (path) => {
+    for (let i = 0; i < 400; i++) {
+      const { job } = await (await worker.fetch(path, { headers })).json();
+      if (job && job.state !== "running") return job;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`${path} did not finish`);
+  };
+  const started = await worker.fetch("/__clerk/admin/resync", { method: "POST", headers, body: JSON.stringify({ reason: "demo" }) });
+  assert.equal(started.status, 202);
+  const job = await poll("/__clerk/admin/resync");
+  assert.equal(job.state, "done", job.last_error);
+  assert.equal(job.inserted, 5_000);
+  await worker.fetch("/__clerk/admin/verify-sync", { method: "POST", headers, body: JSON.stringify({ reason: "demo" }) });
+  const check = await poll("/__clerk/admin/verify-sync");
+  assert.equal(check.in_sync, true, JSON.stringify(check.report));
+});

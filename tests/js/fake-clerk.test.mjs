@@ -15,8 +15,11 @@ import {
   API_PREFIX,
   GLOBAL_STATUSES,
   LIMIT,
+  MAX_FILTER_VALUES,
   ROUTES,
   SESSION_STATUS_FILTERS,
+  UNSUPPORTED_USER_FILTERS,
+  USER_ORDER_FIELDS,
   startFakeClerk,
 } from "../support/fake-clerk.mjs";
 
@@ -163,6 +166,16 @@ const EXERCISE = [
   ["banUser", "POST", "/users/user_nope/ban"],
   ["unbanUser", "POST", "/users/user_2/unban"],
   ["unbanUser", "POST", "/users/user_nope/unban"],
+  ["listUsers", "GET", "/users?limit=500&order_by=%2Bcreated_at"],
+  ["listUsers", "GET", "/users?limit=2&starting_after=user_1"],
+  ["listUsers", "GET", "/users?limit=0"],
+  ["listUsers", "GET", "/users?starting_after=user_nope"],
+  ["countUsers", "GET", "/users/count"],
+  [
+    "countUsers",
+    "GET",
+    `/users/count?${Array.from({ length: MAX_FILTER_VALUES + 1 }, (_, i) => `user_id=user_${i}`).join("&")}`,
+  ],
 ];
 
 describe("the fake follows the Backend API spec", () => {
@@ -172,6 +185,8 @@ describe("the fake follows the Backend API spec", () => {
   before(async () => {
     clerk = await startFakeClerk({ secretKey: SECRET, jwks: { keys: [{ kid: "k1" }] } });
     seed(clerk);
+    clerk.addUsers(3, { seed: "spec" }); // users with email addresses, for the shape checks
+    clerk.updateUser("user_2", { email: "two@example.com", first_name: "Two" });
     for (const [name, method, path, options] of EXERCISE) {
       seen.get(name).push(await call(clerk, method, path, options));
     }
@@ -365,6 +380,113 @@ describe("the fake follows the Backend API spec", () => {
     assert.equal(Number(scalar(offset, "minimum")), 0);
     const paginated = at(spec, "components", "parameters", "Paginated");
     assert.equal(scalar(paginated, "name"), "paginated");
+  });
+
+  test("GET /users answers User.List: users and their email addresses as the spec has them", () => {
+    const route = ROUTES.find((candidate) => candidate.name === "listUsers");
+    const listSchema = responseSchema(route, 200);
+    assert.equal(scalar(listSchema, "type"), "array", "the spec documents a plain array");
+    assert.equal(scalar(child(listSchema, "items"), "$ref"), "#/components/schemas/User");
+    const [ok] = seen.get("listUsers");
+    assert.equal(ok.status, 200);
+    assert.ok(Array.isArray(ok.body));
+    assert.equal(ok.body.length, 5, "user_1, user_2 and 3 generated");
+    const userRequired = required("User");
+    const userProperties = properties("User");
+    const addressRequired = required("EmailAddress");
+    const addressProperties = properties("EmailAddress");
+    const verificationRequired = required("verification_admin");
+    const verificationProperties = properties("verification_admin");
+    let addresses = 0;
+    for (const user of ok.body) {
+      assert.equal(user.object, "user");
+      for (const field of userRequired) assert.ok(field in user, `user.${field}`);
+      for (const field of Object.keys(user)) {
+        assert.ok(userProperties.includes(field), `user.${field} is a User property`);
+      }
+      for (const address of user.email_addresses) {
+        addresses += 1;
+        assert.equal(address.object, "email_address");
+        for (const field of addressRequired) assert.ok(field in address, `email.${field}`);
+        for (const field of Object.keys(address)) {
+          assert.ok(addressProperties.includes(field), `email.${field} is an EmailAddress property`);
+        }
+        for (const field of verificationRequired) assert.ok(field in address.verification, field);
+        for (const field of Object.keys(address.verification)) {
+          assert.ok(verificationProperties.includes(field), `verification.${field}`);
+        }
+      }
+      if (user.primary_email_address_id !== null) {
+        assert.ok(user.email_addresses.some((address) => address.id === user.primary_email_address_id));
+      }
+    }
+    assert.equal(addresses, 4, "3 generated addresses and user_2's");
+  });
+
+  test("GET /users/count answers the spec's TotalCount", () => {
+    const route = ROUTES.find((candidate) => candidate.name === "countUsers");
+    assert.equal(
+      scalar(at(operation(route), "responses", "200"), "$ref"),
+      "#/components/responses/User.Count",
+    );
+    const count = responseSchema(route, 200);
+    assert.deepEqual(keysOf(child(count, "properties")), ["object", "total_count"]);
+    assert.deepEqual(required("TotalCount"), ["object", "total_count"]);
+    const [ok] = seen.get("countUsers");
+    assert.deepEqual(ok.body, { object: "total_count", total_count: 5 });
+  });
+
+  /** The names of an operation's parameters, `$ref`s followed. */
+  function parameterNames(route) {
+    const parameters = child(operation(route), "parameters");
+    const base = baseIndent(parameters);
+    const names = [];
+    for (const line of parameters.filter((candidate) => candidate.indent === base)) {
+      const item = line.text.slice(2);
+      const ref = /^\$ref: '#\/(.*)'$/.exec(item);
+      if (ref) names.push(scalar(at(spec, ...ref[1].split("/")), "name"));
+      else names.push(/^name: (\S+)$/.exec(item)[1]);
+    }
+    return names;
+  }
+
+  test("GET /users and /users/count parameters: each one implemented or refused as unsupported", () => {
+    const implemented = {
+      listUsers: ["limit", "offset", "starting_after", "order_by", "user_id", "banned"],
+      countUsers: ["user_id", "banned"],
+    };
+    for (const name of ["listUsers", "countUsers"]) {
+      const route = ROUTES.find((candidate) => candidate.name === name);
+      assert.deepEqual(
+        [...parameterNames(route)].sort(),
+        [...implemented[name], ...UNSUPPORTED_USER_FILTERS].sort(),
+        `${route.path}: the spec's parameters are the fake's implemented and unsupported ones`,
+      );
+    }
+  });
+
+  test("GET /users order_by: the spec's fields and default; starting_after is documented", () => {
+    const route = ROUTES.find((candidate) => candidate.name === "listUsers");
+    const parameters = child(operation(route), "parameters");
+    const orderAt = parameters.findIndex((line) => line.text === "- name: order_by");
+    assert.ok(orderAt >= 0, "order_by parameter");
+    const block = [];
+    for (const line of parameters.slice(orderAt + 1)) {
+      if (line.indent <= parameters[orderAt].indent) break;
+      block.push(line);
+    }
+    const text = block.map((line) => line.text).join("\n");
+    const fieldsLine = /order the returned users by their (.*)\./.exec(text);
+    assert.ok(fieldsLine, "order_by lists its fields");
+    const fields = [...fieldsLine[1].matchAll(/`([a-z0-9_]+)`/g)].map((m) => m[1]);
+    assert.deepEqual([...fields].sort(), Object.keys(USER_ORDER_FIELDS).sort());
+    assert.equal(scalar(at(block, "schema"), "default"), "-created_at");
+    const all = parameters.map((line) => line.text).join("\n");
+    assert.match(all, /- name: starting_after/);
+    assert.match(all, /Cannot be combined with a non-zero `offset`, which is also a 422/);
+    assert.match(all, /Any other `order_by` value is rejected with a 422/);
+    assert.match(all, /Accepts up to 100 user IDs/);
+    assert.equal(MAX_FILTER_VALUES, 100);
   });
 
   test("GET /jwks answers the spec's JWKS object", () => {

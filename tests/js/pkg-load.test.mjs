@@ -25,8 +25,10 @@ test("the Node entry exports every function that index.d.ts declares", () => {
     "createRevokeHandler",
     "createWebhookHandler",
     "memoryStore",
+    "resyncUsers",
     "upstashStore",
     "verifySessionToken",
+    "verifySync",
     "verifyWebhook",
     "version",
   ]);

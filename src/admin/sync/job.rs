@@ -631,6 +631,14 @@ impl Job {
         self.counts.raced += planned.saturating_sub(written);
     }
 
+    /// Corrects an [`Job::on_committed`] made before the commit (so that the common case
+    /// needs one commit per page) when the table changed fewer rows than planned.
+    pub fn on_raced(&mut self, raced: u64) {
+        let raced = raced.min(self.counts.written);
+        self.counts.written -= raced;
+        self.counts.raced += raced;
+    }
+
     /// Applies a chunk of the sweep; moves its position.
     pub fn apply_sweep(&mut self, rows: &[SweepRow], now: i64) -> SweepWrites {
         let mut writes = SweepWrites::default();

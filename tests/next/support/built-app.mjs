@@ -30,6 +30,8 @@ function inputsHash() {
   const hash = createHash("sha256");
   const inputs = [
     ...files(join(repoRoot, "pkg-js", "dist")),
+    // The package's own modules (middleware.js, sync.js, …): the app bundles them too.
+    ...[...files(join(repoRoot, "pkg-js"))].filter((path) => /\.(m?js|d\.ts)$/.test(path) && !path.includes("/dist/")),
     join(repoRoot, "pkg-js", "package.json"),
     ...files(join(appDir, "app")),
     ...files(join(appDir, "lib")),
