@@ -110,9 +110,10 @@ if (cookiePath) {
 }
 if (size) {
   const gz = size.files.worker_wasm.gzip_bytes;
-  // 200 KB held through 0.1.0; Clerk's handshake (URL handling as JavaScript's, the cookie
-  // path, the return leg) adds ~18 KB, so 0.2.0's budget is 225 KB (README, Performance).
-  target("Worker wasm, gzip", kb(gz), "<= 225", "KB", gz <= 225 * 1024);
+  // 200 KB held through 0.1.0; Clerk's handshake adds ~18 KB (0.2.0: 225 KB), the resync
+  // (job, Durable Object, D1 statements, export) ~54 KB: 0.3.0's budget is 275 KB (README,
+  // Performance).
+  target("Worker wasm, gzip", kb(gz), "<= 275", "KB", gz <= 275 * 1024);
 }
 if (targets.length) {
   lines.push("| target | measured | goal | |");

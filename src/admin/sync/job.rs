@@ -13,13 +13,12 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::audit::{AuditEvent, Level};
 use crate::clerk_api::{
     parse_retry_after_seconds, parse_total_count, parse_user_page, ApiOutcome, ApiRequest,
-    BadResponse, ClerkApiError,
+    ClerkApiError,
 };
 use crate::rfc3339;
 use crate::webhook::UserRecord;
@@ -63,8 +62,7 @@ pub const RECENT_CHANGE_MARGIN_MS: i64 = 5 * 60_000;
 const MAX_ERROR_CHARS: usize = 400;
 
 /// Which job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobKind {
     /// `POST /__clerk/admin/resync`.
     Resync,
@@ -115,8 +113,7 @@ impl JobKind {
 }
 
 /// Where a job is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobState {
     /// Steps are being taken (or waited for).
     Running,
@@ -141,8 +138,7 @@ impl JobState {
 }
 
 /// The step a running job is at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// Emptying the "seen" ids of an earlier run.
     Clear,
@@ -159,7 +155,7 @@ pub enum Phase {
 }
 
 /// What happened to the users of a job so far.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counts {
     /// Users read from Clerk.
     pub users_seen: u64,
@@ -189,7 +185,7 @@ pub struct Counts {
 }
 
 /// One class of difference found by an integrity check.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DifferenceClass {
     /// How many.
     pub count: u64,
@@ -207,7 +203,7 @@ impl DifferenceClass {
 }
 
 /// What an integrity check found so far.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VerifyTally {
     /// Rows the sweep read.
     pub edge_rows: u64,
@@ -239,7 +235,7 @@ impl VerifyTally {
 }
 
 /// The retry state of the current Backend API call.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RetryState {
     /// 5xx, timeouts and network errors in a row.
     pub failures: u32,
@@ -250,7 +246,7 @@ pub struct RetryState {
 }
 
 /// A resync or an integrity check: everything needed to continue it after a restart.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Job {
     /// Which job.
     pub kind: JobKind,
@@ -378,19 +374,6 @@ impl Job {
             job.phase = Phase::Clear;
         }
         job
-    }
-
-    /// Reads a stored job.
-    pub fn from_json(text: &str) -> Result<Self, BadResponse> {
-        serde_json::from_str(text).map_err(|error| BadResponse {
-            detail: format!("the stored job is not readable ({error})"),
-        })
-    }
-
-    /// The stored form.
-    pub fn to_json(&self) -> String {
-        // A struct of plain fields always serialises.
-        serde_json::to_string(self).unwrap_or_default()
     }
 
     /// True when the job walks the table after Clerk (an integrity check, or a resync that
@@ -767,7 +750,7 @@ impl Job {
             "id": self.id,
             "kind": self.kind.as_str(),
             "state": self.state.as_str(),
-            "phase": self.phase,
+            "phase": self.phase.as_str(),
             "reason": self.reason,
             "dry_run": self.dry_run,
             "page_size": self.page_size,
@@ -796,7 +779,7 @@ impl Job {
                         "in_sync".into(),
                         (self.state == JobState::Done && tally.differences() == 0).into(),
                     );
-                    map.insert("report".into(), json!(tally));
+                    map.insert("report".into(), tally.to_value());
                 }
                 None => {
                     let counts = &self.counts;

@@ -23,6 +23,7 @@
 mod job;
 mod page;
 mod request;
+mod stored;
 
 pub use job::{
     CallResult, Counts, DifferenceClass, Job, JobAction, JobKind, JobState, Phase, RetryState,
