@@ -155,6 +155,13 @@ export type AuditEventName =
   | "keys.refresh_failed"
   | "middleware.error";
 
+/**
+ * The `event` of the lines {@link resyncUsers} and {@link verifySync} print (and the Worker's
+ * resync routes): `action` is `start`, `resume`, `cancel`, `done` or `failed`, with
+ * `operator_reason` and the counters.
+ */
+export type SyncAuditEventName = "admin.resync" | "admin.verify_sync";
+
 /** The body of `GET /__clerk/health`. */
 export interface HealthReport {
   status: "ok" | "degraded" | "misconfigured";
