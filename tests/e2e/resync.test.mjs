@@ -264,6 +264,52 @@ describe("resync, verify-sync and export in wrangler dev", () => {
     );
   });
 
+  test("rows of users deleted in Clerk: reported by the check, removed by remove_deleted", async () => {
+    // Created by webhook an hour ago; Clerk no longer has them (their user.deleted was lost).
+    const ghosts = ["user_ghost_1", "user_ghost_2", "user_ghost_3"];
+    for (const id of ghosts) {
+      const created = svixDelivery("user.created", {
+        id,
+        object: "user",
+        first_name: "Ghost",
+        last_name: null,
+        banned: false,
+        primary_email_address_id: null,
+        email_addresses: [],
+        updated_at: Date.now() - 3_600_000,
+      });
+      const res = await worker.fetch("/__clerk/webhooks", { method: "POST", headers: created.headers, body: created.body });
+      assert.equal(res.status, 200, await res.text());
+    }
+    await call(worker, VERIFY, { method: "POST", body: { reason: "INC-12" } });
+    const found = await waitForJob(worker, VERIFY);
+    assert.deepEqual(found.report.missing_in_clerk, { count: 3, sample: ghosts });
+    assert.equal(found.differences, 3);
+
+    await call(worker, RESYNC, { method: "POST", body: { reason: "INC-12", remove_deleted: true, dry_run: true } });
+    const dry = await waitForJob(worker, RESYNC);
+    assert.equal(dry.state, "done", dry.last_error);
+    assert.equal(dry.removed, 3);
+    assert.equal(dry.written, 0);
+    let lines = await exportLines(worker);
+    assert.equal(lines.filter((l) => l.type === "user" && ghosts.includes(l.id)).length, 3, "a dry run removes nothing");
+
+    await call(worker, RESYNC, { method: "POST", body: { reason: "INC-12", remove_deleted: true } });
+    const done = await waitForJob(worker, RESYNC);
+    assert.equal(done.removed, 3);
+    assert.equal(done.written, 3);
+    assert.equal(done.unchanged, 2_999);
+    lines = await exportLines(worker);
+    assert.equal(lines.filter((l) => l.type === "user" && ghosts.includes(l.id)).length, 0);
+    assert.deepEqual(
+      lines.filter((l) => l.type === "tombstone" && ghosts.includes(l.id)).map((l) => l.id),
+      ghosts,
+    );
+    await call(worker, VERIFY, { method: "POST", body: { reason: "INC-12 check" } });
+    const clean = await waitForJob(worker, VERIFY);
+    assert.equal(clean.in_sync, true, JSON.stringify(clean.report));
+  });
+
   test("100,000 users: resynced, verified and exported", async (t) => {
     clerk.addUsers(100_000, { seed: 12 });
     const before = clerk.requestsTo("listUsers").length;
@@ -299,8 +345,8 @@ describe("resync, verify-sync and export in wrangler dev", () => {
     const e0 = Date.now();
     const lines = await exportLines(worker);
     assert.equal(lines[0].type, "export");
-    assert.deepEqual(lines.at(-1), { type: "end", users: 102_999, tombstones: 1 });
-    assert.equal(lines.length, 1 + 102_999 + 1 + 1);
+    assert.deepEqual(lines.at(-1), { type: "end", users: 102_999, tombstones: 4 });
+    assert.equal(lines.length, 1 + 102_999 + 4 + 1);
     const ids = lines.filter((l) => l.type === "user").map((l) => l.id);
     assert.deepEqual(ids, [...ids].sort(), "users in id order");
     assert.equal(new Set(ids).size, ids.length);
