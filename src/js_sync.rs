@@ -23,7 +23,7 @@ use crate::admin::sync::{
     API_ATTEMPT_TIMEOUT_MS,
 };
 use crate::clerk_api::{request_url, ApiOutcome, DEFAULT_API_URL};
-use crate::webhook::UserRecord;
+use crate::webhook::{row_id, row_millis, UserRecord};
 
 /// Longest storage error text kept in a job (the core keeps 400 characters of any error).
 const MAX_STORAGE_DETAIL_CHARS: usize = 300;
@@ -49,14 +49,12 @@ fn error(code: &str, message: impl Into<String>) -> String {
 }
 
 fn kind_of(kind: &str) -> Result<JobKind, String> {
-    match kind {
-        "resync" => Ok(JobKind::Resync),
-        "verify" => Ok(JobKind::Verify),
-        _ => Err(error(
+    JobKind::parse(kind).ok_or_else(|| {
+        error(
             "invalid-kind",
             "the job kind must be \"resync\" or \"verify\"",
-        )),
-    }
+        )
+    })
 }
 
 fn load(job_json: &str) -> Result<Job, String> {
@@ -71,60 +69,6 @@ fn answer(job: &Job, extra: Value) -> String {
         map.extend(fields);
     }
     Value::Object(map).to_string()
-}
-
-fn optional_text(
-    object: &Map<String, Value>,
-    field: &str,
-    what: &str,
-) -> Result<Option<String>, String> {
-    match object.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) => Ok(Some(text.clone())),
-        Some(_) => Err(format!("{what}: {field} must be a string or null")),
-    }
-}
-
-fn id_of(object: &Map<String, Value>, what: &str) -> Result<String, String> {
-    match object.get("id") {
-        Some(Value::String(id)) if !id.is_empty() => Ok(id.clone()),
-        _ => Err(format!("{what}: id must be a non-empty string")),
-    }
-}
-
-fn millis_of(object: &Map<String, Value>, what: &str) -> Result<i64, String> {
-    let value = object.get("updated_at");
-    value
-        .and_then(Value::as_i64)
-        .or_else(|| {
-            value
-                .and_then(Value::as_f64)
-                .filter(|ms| ms.is_finite() && ms.fract() == 0.0 && ms.abs() < 9.0e15)
-                .map(|ms| ms as i64)
-        })
-        .ok_or_else(|| format!("{what}: updated_at must be a whole number of Unix milliseconds"))
-}
-
-/// A user or stored row: `banned` may be a boolean or 0/1 (SQLite has no booleans).
-fn record_of(value: &Value, what: &str) -> Result<UserRecord, String> {
-    let object = value
-        .as_object()
-        .ok_or_else(|| format!("{what} is not an object"))?;
-    let banned = match object.get("banned") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(banned)) => *banned,
-        Some(value) if value.as_f64() == Some(0.0) => false,
-        Some(value) if value.as_f64() == Some(1.0) => true,
-        Some(_) => return Err(format!("{what}: banned must be true, false, 0 or 1")),
-    };
-    Ok(UserRecord {
-        id: id_of(object, what)?,
-        primary_email: optional_text(object, "primary_email", what)?,
-        first_name: optional_text(object, "first_name", what)?,
-        last_name: optional_text(object, "last_name", what)?,
-        banned,
-        updated_at: millis_of(object, what)?,
-    })
 }
 
 /// A JSON array, each entry read by `read` (`what` names the list in messages).
@@ -147,7 +91,9 @@ fn list_of<T>(
 }
 
 fn records(text: &str, what: &str) -> Result<Vec<UserRecord>, String> {
-    list_of(text, what, record_of)
+    list_of(text, what, |value, what| {
+        UserRecord::from_row(value).map_err(|problem| format!("{what}: {problem}"))
+    })
 }
 
 fn ids(text: &str, what: &str) -> Result<Vec<String>, String> {
@@ -162,9 +108,10 @@ fn sweep_rows(text: &str) -> Result<Vec<SweepRow>, String> {
         let object = value
             .as_object()
             .ok_or_else(|| format!("{what} is not an object"))?;
+        let field = |problem: String| format!("{what}: {problem}");
         Ok(SweepRow {
-            id: id_of(object, what)?,
-            updated_at: millis_of(object, what)?,
+            id: row_id(object).map_err(field)?,
+            updated_at: row_millis(object).map_err(field)?,
             seen: object.get("seen").and_then(Value::as_bool).unwrap_or(false),
         })
     })
@@ -418,23 +365,8 @@ pub fn sync_job_storage_failed(job_json: &str, step: &str, detail: &str, now: f6
         Ok(job) => job,
         Err(refused) => return refused,
     };
-    let now = now_ms(now);
-    job.on_storage_error(now);
-    if job.state == JobState::Running {
-        let detail: String = detail.chars().take(MAX_STORAGE_DETAIL_CHARS).collect();
-        let detail = if detail.trim().is_empty() {
-            "no error text".to_owned()
-        } else {
-            detail
-        };
-        job.state = JobState::Failed;
-        job.finished_at = Some(now);
-        job.last_error = Some(format!(
-            "storage: {step} failed ({detail}): page {} was not applied; fix the cause, then \
-             resume",
-            job.pages + 1
-        ));
-    }
+    let detail: String = detail.chars().take(MAX_STORAGE_DETAIL_CHARS).collect();
+    job.fail_on_storage(step, &detail, now_ms(now));
     answer(&job, json!({}))
 }
 

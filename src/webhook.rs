@@ -582,6 +582,34 @@ impl UserRecord {
         Self::from_data(data)
     }
 
+    /// Reads a row of the `users` table as JSON ([`UserRecord::to_json`]'s shape): from D1's
+    /// `json_object`, or from an application's store through pkg-js. `banned` may be a
+    /// boolean or SQLite's 0/1; `updated_at` must be whole Unix milliseconds. The error names
+    /// the field.
+    pub fn from_row(row: &Value) -> Result<Self, String> {
+        let object = row.as_object().ok_or("not an object")?;
+        let text = |field: &str| match object.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text.clone())),
+            Some(_) => Err(format!("{field} must be a string or null")),
+        };
+        let banned = match object.get("banned") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(banned)) => *banned,
+            Some(value) if value.as_f64() == Some(0.0) => false,
+            Some(value) if value.as_f64() == Some(1.0) => true,
+            Some(_) => return Err("banned must be true, false, 0 or 1".to_owned()),
+        };
+        Ok(UserRecord {
+            id: row_id(object)?,
+            primary_email: text("primary_email")?,
+            first_name: text("first_name")?,
+            last_name: text("last_name")?,
+            banned,
+            updated_at: row_millis(object)?,
+        })
+    }
+
     /// The record as the `users` table's columns, in JSON (the resync's page writes, the
     /// JavaScript adapters).
     pub fn to_json(&self) -> Value {
@@ -607,6 +635,28 @@ impl UserRecord {
             updated_at: required(data, "data.updated_at", "an integer", Value::as_i64)?,
         })
     }
+}
+
+/// A table row's `id`: a non-empty string.
+pub fn row_id(object: &Map<String, Value>) -> Result<String, String> {
+    match object.get("id") {
+        Some(Value::String(id)) if !id.is_empty() => Ok(id.clone()),
+        _ => Err("id must be a non-empty string".to_owned()),
+    }
+}
+
+/// A table row's `updated_at`: whole Unix milliseconds (a JavaScript number or an integer).
+pub fn row_millis(object: &Map<String, Value>) -> Result<i64, String> {
+    let value = object.get("updated_at");
+    value
+        .and_then(Value::as_i64)
+        .or_else(|| {
+            value
+                .and_then(Value::as_f64)
+                .filter(|ms| ms.is_finite() && ms.fract() == 0.0 && ms.abs() < 9.0e15)
+                .map(|ms| ms as i64)
+        })
+        .ok_or_else(|| "updated_at must be a whole number of Unix milliseconds".to_owned())
 }
 
 /// Clerk sends the primary address by id plus the list of addresses; the entry may be

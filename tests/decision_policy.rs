@@ -6,6 +6,7 @@
 //! The expected answers are computed by a small model of CONTRACT.md written here, not read
 //! from the code under test.
 
+use clerk_edge_guard::admin::sync::{JobKind, SyncRoute};
 use clerk_edge_guard::auth::token::{SessionClaims, TokenError, Verification};
 use clerk_edge_guard::config::Config;
 use clerk_edge_guard::policy::bypass::BypassMode;
@@ -999,6 +1000,30 @@ fn clerk_routes_are_never_public() {
             Route::AdminRestore,
         ),
         (
+            "/__clerk/admin/resync",
+            Route::AdminSync(SyncRoute::Job(JobKind::Resync)),
+            Route::AdminSync(SyncRoute::Job(JobKind::Resync)),
+            Route::AdminSync(SyncRoute::Job(JobKind::Resync)),
+        ),
+        (
+            "/__clerk/admin/verify-sync/cancel",
+            Route::AdminSync(SyncRoute::Cancel(JobKind::Verify)),
+            Route::AdminSync(SyncRoute::Cancel(JobKind::Verify)),
+            Route::AdminSync(SyncRoute::Cancel(JobKind::Verify)),
+        ),
+        (
+            "/__clerk/admin/export",
+            Route::AdminSync(SyncRoute::Export),
+            Route::AdminSync(SyncRoute::Export),
+            Route::AdminSync(SyncRoute::Export),
+        ),
+        (
+            "/__clerk/admin/resync/other",
+            Route::ClerkNotFound,
+            Route::ClerkNotFound,
+            Route::ClerkNotFound,
+        ),
+        (
             "/__clerk",
             Route::ClerkNotFound,
             Route::ClerkNotFound,
@@ -1051,7 +1076,7 @@ fn clerk_routes_are_never_public() {
         assert_eq!(route(&none_public, path), none, "none {path}");
         checked += 1;
     }
-    assert_eq!(checked, 16);
+    assert_eq!(checked, 20);
     // Routing is on the percent-decoded path: an encoded /__clerk is still ours.
     assert_eq!(
         route(&everything_public, &decode_path("/%5F%5Fclerk/admin/x")),

@@ -71,15 +71,15 @@ pub enum Route {
 /// Routes a request by its percent-decoded path. Methods are checked by the handlers so
 /// that a wrong one gets a 405 naming the right one.
 pub fn route(config: &Config, path: &str) -> Route {
-    if let Some(sync) = SyncRoute::from_path(path) {
-        return Route::AdminSync(sync);
-    }
     match path {
         "/__clerk/health" => Route::Health,
         "/__clerk/webhooks" => Route::Webhooks,
         "/__clerk/admin/revoke" => Route::AdminRevoke,
         "/__clerk/admin/restore" => Route::AdminRestore,
-        _ if PathPatterns::clerk_routes().matches(path) => Route::ClerkNotFound,
+        // Only `/__clerk/*` paths pay for the look-up of the sync routes.
+        _ if PathPatterns::clerk_routes().matches(path) => {
+            SyncRoute::from_path(path).map_or(Route::ClerkNotFound, Route::AdminSync)
+        }
         // `/public/..%2Fapp` decodes to a path the origin may resolve to `/app`.
         _ if config.public_paths.matches(path) && !has_dot_segments(path) => Route::Public,
         _ => Route::Protected,

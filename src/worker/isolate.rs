@@ -64,7 +64,7 @@ pub fn state(env: &Env, request: &RequestContext, now_ms: i64) -> Rc<IsolateStat
 /// numbers, which `Env::var` refuses: dropping them would turn a bypass or a pause off
 /// without a word, so they are read as the text they were written as. Anything else (an
 /// object, an array) is kept as a value the parser refuses by name.
-pub(crate) fn read_var(env: &Env, name: &str) -> Option<String> {
+fn read_var(env: &Env, name: &str) -> Option<String> {
     let value = js_sys::Reflect::get(env.as_ref(), &JsValue::from_str(name)).ok()?;
     if value.is_undefined() || value.is_null() {
         return None;

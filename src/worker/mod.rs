@@ -10,6 +10,7 @@
 mod admin;
 mod backend;
 mod body;
+mod d1;
 mod denylist;
 mod health;
 mod isolate;

@@ -34,11 +34,9 @@ use crate::webhook::{
     SVIX_TIMESTAMP_HEADER, WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER,
 };
 
+use super::d1::{integer, D1_BINDING};
 use super::isolate::IsolateState;
 use super::{body, denylist, emit, json_response};
-
-/// The D1 binding of the users table and the delivery log.
-pub const D1_BINDING: &str = "CLERK_DB";
 
 /// The headers the Svix verifier may look at.
 const WEBHOOK_HEADERS: [&str; 6] = [
@@ -362,11 +360,6 @@ fn record_delivery(
 
 fn optional_text(value: Option<&str>) -> JsValue {
     value.map_or(JsValue::NULL, JsValue::from_str)
-}
-
-/// D1 takes numbers, not BigInts; Unix milliseconds stay exact far below 2^53.
-fn integer(value: i64) -> JsValue {
-    JsValue::from_f64(value as f64)
 }
 
 /// The KV value of a deny-list entry written by a webhook: why (the event type) and when.

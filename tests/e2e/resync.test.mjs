@@ -8,10 +8,8 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, test } from "node:test";
 
-import { Webhook } from "svix";
-
 import { startFakeClerk } from "../support/fake-clerk.mjs";
-import { startWorker } from "./support/index.mjs";
+import { startWorker, svixHeaders } from "./support/index.mjs";
 
 const SECRET_KEY = "sk_test_resyncE2eSecretKey9a8b7c6d5e4f3a2b1c";
 const ADMIN_TOKEN = "admin-resync-e2e-token-5b7d9f1a3c5e7092-aa";
@@ -61,18 +59,8 @@ async function exportLines(worker) {
 }
 
 function svixDelivery(type, data) {
-  const id = `msg_${randomUUID()}`;
-  const body = JSON.stringify({ type, object: "event", timestamp: Date.now(), data });
-  const at = new Date();
-  return {
-    body,
-    headers: {
-      "content-type": "application/json",
-      "svix-id": id,
-      "svix-timestamp": String(Math.floor(at.getTime() / 1000)),
-      "svix-signature": new Webhook(WEBHOOK_SECRET).sign(id, at, body),
-    },
-  };
+  const message = { id: `msg_${randomUUID()}`, body: JSON.stringify({ type, object: "event", timestamp: Date.now(), data }) };
+  return { body: message.body, headers: svixHeaders(message, { secret: WEBHOOK_SECRET }) };
 }
 
 function workerVars(clerk) {
@@ -131,9 +119,13 @@ describe("resync, verify-sync and export in wrangler dev", () => {
     assert.equal(verifyOnly.status, 422);
     assert.match(verifyOnly.json.message, /reason, page_size, resume/);
 
-    const cancelNothing = await call(worker, `${RESYNC}/cancel`, { method: "POST", body: { reason: "r" } });
-    assert.equal(cancelNothing.status, 409);
-    assert.equal(cancelNothing.json.error, "nothing-to-cancel");
+    for (const path of [`${RESYNC}/cancel`, `${VERIFY}/cancel`]) {
+      const cancelNothing = await call(worker, path, { method: "POST", body: { reason: "r" } });
+      assert.equal(cancelNothing.status, 409, path);
+      assert.equal(cancelNothing.json.error, "nothing-to-cancel");
+    }
+    const cancelWithoutReason = await call(worker, `${VERIFY}/cancel`, { method: "POST", body: {} });
+    assert.equal(cancelWithoutReason.status, 422);
 
     for (const [path, method, allow] of [
       [`${RESYNC}/cancel`, "GET", "POST"],

@@ -20,14 +20,11 @@
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
 import { request } from "node:http";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 
 import { SignJWT, exportSPKI, generateKeyPair } from "jose";
-import { Webhook } from "svix";
 
-import { repoRoot, startOrigin, startWorker } from "./support/index.mjs";
-import { queryD1 } from "./support/index.mjs";
+import { queryD1, startOrigin, startWorker, svixHeaders as signedHeaders } from "./support/index.mjs";
 
 const SECRET = `whsec_${randomBytes(24).toString("base64")}`;
 const OTHER_SECRET = `whsec_${randomBytes(24).toString("base64")}`;
@@ -47,13 +44,8 @@ function delivery(type, data, { id = `msg_${randomUUID()}` } = {}) {
   return { id, body };
 }
 
-function svixHeaders({ id, body }, { secret = SECRET, at = new Date() } = {}) {
-  return {
-    "content-type": "application/json",
-    "svix-id": id,
-    "svix-timestamp": String(Math.floor(at.getTime() / 1000)),
-    "svix-signature": new Webhook(secret).sign(id, at, body),
-  };
+function svixHeaders(message, { secret = SECRET, at = new Date() } = {}) {
+  return signedHeaders(message, { secret, at });
 }
 
 async function deliver(worker, message, options = {}) {

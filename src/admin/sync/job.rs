@@ -679,6 +679,28 @@ impl Job {
         self.updated_at = now;
     }
 
+    /// The application's store failed during a step (pkg-js: `step` is the callback, `detail`
+    /// its error text, which must not hold a secret): the step was not applied, the failure
+    /// is counted, and a running job ends `failed` so that a resume takes the step again.
+    pub fn fail_on_storage(&mut self, step: &str, detail: &str, now: i64) {
+        self.on_storage_error(now);
+        if self.state != JobState::Running {
+            return;
+        }
+        let detail = detail.trim();
+        let detail = if detail.is_empty() {
+            "no error text"
+        } else {
+            detail
+        };
+        let message = format!(
+            "storage: {step} failed ({detail}): page {} was not applied; fix the cause, then \
+             resume",
+            self.pages + 1
+        );
+        self.fail(&message, now);
+    }
+
     fn finish(&mut self, now: i64) {
         self.state = JobState::Done;
         self.phase = Phase::Finished;

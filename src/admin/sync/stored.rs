@@ -14,7 +14,8 @@ use crate::clerk_api::BadResponse;
 use super::job::{Counts, DifferenceClass, Job, JobKind, JobState, Phase, RetryState, VerifyTally};
 
 impl JobKind {
-    fn parse(text: &str) -> Option<Self> {
+    /// `resync` or `verify` ([`JobKind::as_str`]) back to the kind.
+    pub fn parse(text: &str) -> Option<Self> {
         match text {
             "resync" => Some(JobKind::Resync),
             "verify" => Some(JobKind::Verify),

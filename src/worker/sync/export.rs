@@ -14,6 +14,8 @@ use wasm_bindgen::JsValue;
 
 use crate::rfc3339;
 
+use super::super::d1::single_text;
+
 /// Rows per D1 read.
 const EXPORT_PAGE_ROWS: u32 = 1_000;
 
@@ -140,18 +142,11 @@ async fn next_chunk(export: &mut Export) -> Result<Option<Vec<u8>>> {
 }
 
 async fn read_page(db: &D1Database, sql: &str, after: &str) -> Result<Vec<Value>> {
-    let rows = db
-        .prepare(sql)
-        .bind(&[
-            JsValue::from_str(after),
-            JsValue::from_f64(f64::from(EXPORT_PAGE_ROWS)),
-        ])?
-        .raw_js_value()
-        .await?;
-    let text = rows
-        .first()
-        .and_then(|row| js_sys::Array::from(row).get(0).as_string())
-        .unwrap_or_else(|| "[]".to_owned());
+    let text = single_text(db.prepare(sql).bind(&[
+        JsValue::from_str(after),
+        JsValue::from_f64(f64::from(EXPORT_PAGE_ROWS)),
+    ])?)
+    .await?;
     let mut page: Vec<Value> = serde_json::from_str(&text)?;
     // json_group_array keeps the subquery's order in practice, not by contract.
     page.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));

@@ -21,8 +21,8 @@ use crate::admin::sync::{parse_cancel_body, parse_start_body, Job, JobKind, Sync
 use crate::audit::{AuditEvent, Level, RequestContext};
 use crate::config::Impact;
 
+use super::d1::D1_BINDING;
 use super::isolate::IsolateState;
-use super::webhooks::D1_BINDING;
 use super::{body, emit, json_response};
 
 /// How many times a cancel re-reads a job that a step moved on meanwhile.

@@ -18,12 +18,12 @@ use ::worker::{durable_object, DurableObject, Env, Request, Response, Result, St
 use crate::admin::sync::{
     CallResult, Job, JobAction, JobKind, JobState, API_ATTEMPT_TIMEOUT_MS, RECENT_CHANGE_MARGIN_MS,
 };
-use crate::audit::Level;
+use crate::audit::{Level, RequestContext};
 use crate::clerk_api::ApiOutcome;
 use crate::config::Config;
 
+use super::super::d1::D1_BINDING;
 use super::super::isolate;
-use super::super::webhooks::D1_BINDING;
 use super::super::{backend, emit};
 use super::store::{self, CommitError, Stored};
 
@@ -63,8 +63,11 @@ impl DurableObject for SyncRunner {
     }
 
     async fn alarm(&self) -> Result<Response> {
-        let config = Config::from_env(&|name: &str| isolate::read_var(&self.env, name));
-        if let Some(delay) = run_jobs(&self.env, &config).await {
+        // The isolate's configuration, parsed (and its problems logged) once per isolate, as
+        // for requests; the alarm's own line fields say where it came from.
+        let alarm = RequestContext::new("sync-runner-alarm", "ALARM", INSTANCE, "", "");
+        let state = isolate::state(&self.env, &alarm, isolate::now_ms());
+        if let Some(delay) = run_jobs(&self.env, &state.config).await {
             self.state.storage().set_alarm(delay).await?;
         }
         Response::ok("done")

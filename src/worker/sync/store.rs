@@ -15,6 +15,8 @@ use wasm_bindgen::JsValue;
 use crate::admin::sync::{Job, JobKind, PageWrites, SweepRow, SweepWrites};
 use crate::webhook::UserRecord;
 
+use super::super::d1::{changes, integer, single_text};
+
 const LOAD_SQL: &str = "SELECT job, version FROM sync_jobs WHERE kind = ?1";
 
 /// Stores a started job if the row is still at the version read (0: no row yet).
@@ -270,17 +272,8 @@ pub async fn read_page(
     users: &[UserRecord],
 ) -> Result<(Vec<UserRecord>, Vec<String>)> {
     #[derive(Deserialize)]
-    struct Row {
-        id: String,
-        primary_email: Option<String>,
-        first_name: Option<String>,
-        last_name: Option<String>,
-        banned: i64,
-        updated_at: i64,
-    }
-    #[derive(Deserialize)]
     struct Page {
-        rows: Vec<Row>,
+        rows: Vec<Value>,
         tombstoned: Vec<String>,
     }
     let ids: Vec<&str> = users.iter().map(|user| user.id.as_str()).collect();
@@ -292,16 +285,10 @@ pub async fn read_page(
     let page: Page = serde_json::from_str(&text)?;
     let rows = page
         .rows
-        .into_iter()
-        .map(|row| UserRecord {
-            id: row.id,
-            primary_email: row.primary_email,
-            first_name: row.first_name,
-            last_name: row.last_name,
-            banned: row.banned != 0,
-            updated_at: row.updated_at,
-        })
-        .collect();
+        .iter()
+        .map(UserRecord::from_row)
+        .collect::<std::result::Result<Vec<_>, String>>()
+        .map_err(|problem| ::worker::Error::RustError(format!("a users row: {problem}")))?;
     Ok((rows, page.tombstoned))
 }
 
@@ -343,29 +330,4 @@ pub async fn clear_seen(db: &D1Database, kind: JobKind, limit: u32) -> Result<u6
         .run()
         .await?;
     Ok(changes(&result))
-}
-
-/// The text of the first column of the first row.
-async fn single_text(statement: D1PreparedStatement) -> Result<String> {
-    let rows = statement.raw_js_value().await?;
-    let row = rows
-        .first()
-        .map(|row| js_sys::Array::from(row).get(0))
-        .and_then(|value| value.as_string());
-    row.ok_or_else(|| ::worker::Error::RustError("D1 answered no row".into()))
-}
-
-/// Rows a statement changed, from its metadata.
-fn changes(result: &D1Result) -> u64 {
-    result
-        .meta()
-        .ok()
-        .flatten()
-        .and_then(|meta| meta.changes)
-        .map_or(0, |n| n as u64)
-}
-
-/// D1 takes numbers, not BigInts; Unix milliseconds stay exact far below 2^53.
-fn integer(value: i64) -> JsValue {
-    JsValue::from_f64(value as f64)
 }

@@ -3,3 +3,4 @@
 export { startWorker, startWranglerDev, freePort, repoRoot } from "./worker.mjs";
 export { startOrigin } from "./origin.mjs";
 export { queryD1 } from "./d1.mjs";
+export { svixHeaders } from "./svix.mjs";

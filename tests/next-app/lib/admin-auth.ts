@@ -4,6 +4,8 @@
 // takes the same time whatever the token: both sides are hashed to a fixed length first.
 import { createHash, timingSafeEqual } from "node:crypto";
 
+import { SyncError } from "clerk-edge-guard";
+
 function digest(text: string): Buffer {
   return createHash("sha256").update(text, "utf8").digest();
 }
@@ -53,5 +55,27 @@ export async function readJsonObject(req: Request): Promise<Record<string, unkno
     return value && typeof value === "object" && !Array.isArray(value) ? value : null;
   } catch {
     return null;
+  }
+}
+
+/**
+ * The frame of an admin job route: the bearer check, the JSON body, then `run(body)`, whose
+ * result is answered 200; a refusal of the package's core (`SyncError`) is answered with its
+ * status and code.
+ */
+export async function adminJobRoute(
+  req: Request,
+  run: (body: Record<string, unknown>) => Promise<Response | unknown>,
+): Promise<Response> {
+  const refused = adminRefusal(req);
+  if (refused) return refused;
+  const body = await readJsonObject(req);
+  if (body === null) return json(400, { error: "invalid-json", message: "the body must be a JSON object" });
+  try {
+    const result = await run(body);
+    return result instanceof Response ? result : json(200, result);
+  } catch (error) {
+    if (error instanceof SyncError) return json(error.status, { error: error.code, message: error.message });
+    throw error;
   }
 }

@@ -3,9 +3,9 @@
 // with the webhook rules (resyncUsers), until done or until the time budget
 // (RESYNC_TIME_BUDGET_MS) is spent. Answers the run's status with its `cursor`: when `state`
 // is `cancelled` (budget spent) or `failed`, POST again with {"reason", "cursor"} to continue.
-import { resyncUsers, SyncError } from "clerk-edge-guard";
+import { resyncUsers } from "clerk-edge-guard";
 
-import { adminRefusal, json, readJsonObject, timeBudgetMs } from "../../../../lib/admin-auth";
+import { adminJobRoute, json, timeBudgetMs } from "../../../../lib/admin-auth";
 import { getTombstones, getUsers, upsertUser } from "../../../../lib/users-db";
 
 // node:sqlite: the Node runtime, never the edge; never prerendered.
@@ -13,19 +13,15 @@ export const runtime = "nodejs";
 export const dynamic = "force-dynamic";
 
 export async function POST(req: Request): Promise<Response> {
-  const refused = adminRefusal(req);
-  if (refused) return refused;
-  const body = await readJsonObject(req);
-  if (body === null) return json(400, { error: "invalid-json", message: "the body must be a JSON object" });
-  const { reason, cursor, dry_run: dryRun, page_size: pageSize } = body;
-  if (cursor !== undefined && typeof cursor !== "string") {
-    return json(400, { error: "invalid-field", message: "cursor must be the string an earlier answer gave" });
-  }
-  if (dryRun !== undefined && typeof dryRun !== "boolean") {
-    return json(400, { error: "invalid-field", message: "dry_run must be true or false" });
-  }
-  try {
-    const result = await resyncUsers({
+  return adminJobRoute(req, async (body) => {
+    const { reason, cursor, dry_run: dryRun, page_size: pageSize } = body;
+    if (cursor !== undefined && typeof cursor !== "string") {
+      return json(400, { error: "invalid-field", message: "cursor must be the string an earlier answer gave" });
+    }
+    if (dryRun !== undefined && typeof dryRun !== "boolean") {
+      return json(400, { error: "invalid-field", message: "dry_run must be true or false" });
+    }
+    return resyncUsers({
       secretKey: process.env.CLERK_SECRET_KEY ?? "",
       apiUrl: process.env.CLERK_API_URL,
       reason: typeof reason === "string" ? reason : "",
@@ -38,9 +34,5 @@ export async function POST(req: Request): Promise<Response> {
       upsertUser,
       signal: AbortSignal.timeout(timeBudgetMs()),
     });
-    return json(200, result);
-  } catch (error) {
-    if (error instanceof SyncError) return json(error.status, { error: error.code, message: error.message });
-    throw error;
-  }
+  });
 }
