@@ -143,6 +143,14 @@ impl ApiRequest {
         request
     }
 
+    /// `GET /v1/users?limit=1`: the cheapest authenticated read, the diagnosis's probe of the
+    /// Backend API.
+    pub fn probe_users() -> Self {
+        let mut request = ApiRequest::new(Method::Get, format!("{API_PATH_PREFIX}/users"));
+        request.query = vec![("limit".to_owned(), "1".to_owned())];
+        request
+    }
+
     /// `GET /v1/users/count`: how many users the instance has.
     pub fn count_users() -> Self {
         ApiRequest::new(Method::Get, format!("{API_PATH_PREFIX}/users/count"))

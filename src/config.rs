@@ -30,6 +30,39 @@ pub const MAX_CLOCK_SKEW_MS: i64 = 60_000;
 pub const MAX_GRACE_SECONDS: u64 = 7 * 24 * 3600;
 /// Shortest accepted `CLERK_ADMIN_TOKEN`.
 pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+/// Default of `CLERK_STATUS_URL`: the JSON summary of Clerk's public status page.
+pub const DEFAULT_STATUS_URL: &str = "https://status.clerk.com/api/v2/status.json";
+
+/// Every variable the product reads, in the order of the README's table: the one list the
+/// diagnosis reports as set, unset or invalid (a test checks that [`Config::from_env`] reads
+/// nothing else).
+pub const VARIABLES: &[&str] = &[
+    "CLERK_SECRET_KEY",
+    "CLERK_PUBLISHABLE_KEY",
+    "NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY",
+    "CLERK_PROXY_URL",
+    "NEXT_PUBLIC_CLERK_PROXY_URL",
+    "CLERK_JWT_KEY",
+    "CLERK_API_URL",
+    "CLERK_AUTHORIZED_PARTIES",
+    "CLERK_CLOCK_SKEW_MS",
+    "CLERK_PUBLIC_PATHS",
+    "CLERK_SIGN_IN_URL",
+    "CLERK_EMERGENCY_BYPASS",
+    "CLERK_EMERGENCY_BYPASS_REASON",
+    "CLERK_EMERGENCY_BYPASS_UNTIL",
+    "CLERK_EMERGENCY_BYPASS_PATHS",
+    "CLERK_EMERGENCY_GRACE_SECONDS",
+    "CLERK_NEVER_BYPASS_PATHS",
+    "CLERK_WEBHOOK_SIGNING_SECRET",
+    "CLERK_WEBHOOKS_PAUSED",
+    "CLERK_ADMIN_TOKEN",
+    "ORIGIN_URL",
+    "CLERK_AUDIT_ALLOWED",
+    "CLERK_STATUS_URL",
+    "CLERK_IS_SATELLITE",
+    "NEXT_PUBLIC_CLERK_IS_SATELLITE",
+];
 
 /// A secret value whose `Debug` never prints it.
 #[derive(Clone, PartialEq, Eq)]
@@ -59,6 +92,8 @@ pub enum Impact {
     Webhooks,
     /// The admin routes answer 500.
     Admin,
+    /// Only `GET /__clerk/admin/diagnose` is affected (its status-page check is skipped).
+    Diagnose,
 }
 
 /// A rejected variable: its name and the problem, never its value.
@@ -128,6 +163,10 @@ pub struct Config {
     pub proxy_url: Option<String>,
     /// `CLERK_AUDIT_ALLOWED`.
     pub audit_allowed: bool,
+    /// `CLERK_STATUS_URL`: the status page the diagnosis reads (`None` when rejected).
+    pub status_url: Option<String>,
+    /// The variables of [`VARIABLES`] that are set (non-blank), names only.
+    pub set_variables: Vec<&'static str>,
     /// Every rejected variable.
     pub problems: Vec<ConfigProblem>,
 }
@@ -356,6 +395,15 @@ impl Config {
         let proxy_url = parse_proxy_url(&mut p);
         refuse_satellite(&mut p);
         let audit_allowed = p.bool("CLERK_AUDIT_ALLOWED", Impact::Auth);
+        let status_url = match p.get("CLERK_STATUS_URL") {
+            None => Some(DEFAULT_STATUS_URL.to_owned()),
+            Some(_) => p.http_url("CLERK_STATUS_URL", Impact::Diagnose),
+        };
+        let set_variables = VARIABLES
+            .iter()
+            .copied()
+            .filter(|name| p.get(name).is_some())
+            .collect();
 
         Config {
             keys,
@@ -373,6 +421,8 @@ impl Config {
             origin_url,
             proxy_url,
             audit_allowed,
+            status_url,
+            set_variables,
             problems: p.problems,
         }
     }
@@ -635,6 +685,7 @@ mod tests {
             ),
             ("CLERK_WEBHOOKS_PAUSED", "paused", Impact::Webhooks),
             ("CLERK_ADMIN_TOKEN", "short-secret-value", Impact::Admin),
+            ("CLERK_STATUS_URL", "status.example", Impact::Diagnose),
         ];
         let key = pem();
         for (name, value, impact) in cases {
@@ -720,5 +771,30 @@ mod tests {
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("supersecretvalue"));
         assert!(!dbg.contains("admin-token-0123456789"));
+    }
+
+    #[test]
+    fn the_variable_table_lists_every_variable_read() {
+        let read = std::cell::RefCell::new(Vec::new());
+        let c = Config::from_env(&|name: &str| {
+            read.borrow_mut().push(name.to_owned());
+            None
+        });
+        for name in read.borrow().iter() {
+            assert!(
+                VARIABLES.contains(&name.as_str()),
+                "{name} is not in VARIABLES"
+            );
+        }
+        for name in VARIABLES {
+            assert!(
+                read.borrow().iter().any(|n| n == name),
+                "{name} is never read"
+            );
+        }
+        assert!(c.set_variables.is_empty());
+        assert_eq!(c.status_url.as_deref(), Some(DEFAULT_STATUS_URL));
+        let set = Config::from_pairs(&[("CLERK_SECRET_KEY", "sk_test_x"), ("ORIGIN_URL", " ")]);
+        assert_eq!(set.set_variables, ["CLERK_SECRET_KEY"]);
     }
 }

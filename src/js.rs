@@ -415,6 +415,7 @@ pub mod edge {
                 Route::Webhooks => "webhooks",
                 Route::AdminRevoke => "admin-revoke",
                 Route::AdminRestore => "admin-restore",
+                Route::AdminDiagnose => "admin-diagnose",
                 // In Next.js the resync and export are the app's own route handlers
                 // (`resyncUsers`), not middleware routes.
                 Route::AdminSync(_) | Route::ClerkNotFound => "clerk-not-found",

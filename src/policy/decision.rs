@@ -58,6 +58,8 @@ pub enum Route {
     AdminRevoke,
     /// `POST /__clerk/admin/restore`.
     AdminRestore,
+    /// `GET /__clerk/admin/diagnose`.
+    AdminDiagnose,
     /// The resync, integrity-check and export routes (`/__clerk/admin/resync`, …).
     AdminSync(SyncRoute),
     /// Any other `/__clerk/*` path: 404, never forwarded, never public, never bypassed.
@@ -76,6 +78,7 @@ pub fn route(config: &Config, path: &str) -> Route {
         "/__clerk/webhooks" => Route::Webhooks,
         "/__clerk/admin/revoke" => Route::AdminRevoke,
         "/__clerk/admin/restore" => Route::AdminRestore,
+        crate::diagnose::report::DIAGNOSE_PATH => Route::AdminDiagnose,
         // Only `/__clerk/*` paths pay for the look-up of the sync routes.
         _ if PathPatterns::clerk_routes().matches(path) => {
             SyncRoute::from_path(path).map_or(Route::ClerkNotFound, Route::AdminSync)

@@ -21,8 +21,8 @@ use ::worker::{Delay, Env, Request, Response, Result};
 use serde_json::{json, Value};
 
 use crate::admin::revocation::{
-    admin_plan, check_admin_head, AdminError, AdminPlan, AdminRequestHead, AdminRoute, AdminStep,
-    PlanContext, StepOutcome, MAX_BODY_BYTES,
+    admin_plan, check_admin_auth, check_admin_head, AdminAuth, AdminError, AdminPlan,
+    AdminRequestHead, AdminRoute, AdminStep, PlanContext, StepOutcome, MAX_BODY_BYTES,
 };
 use crate::audit::{AuditEvent, Level, RequestContext};
 use crate::clerk_api::ApiOutcome;
@@ -156,6 +156,63 @@ async fn admit(
             invalid_request(route, &AdminError::BodyUnreadable, request, now).map(Admission::Answer)
         }
     }
+}
+
+/// The checks every admin route other than revoke and restore makes first, in their order:
+/// the route exists only with `CLERK_ADMIN_TOKEN` (else 404, no line), an invalid admin token
+/// disables it (500), then the method (`allowed`; else 405 naming `allow`), then the bearer
+/// token (401). Each refusal but the 404 leaves an `admin.denied` line. `None`: go on.
+pub(super) fn check_access(
+    req: &Request,
+    state: &IsolateState,
+    request: &RequestContext,
+    now: i64,
+    allowed: bool,
+    allow: &str,
+) -> Result<Option<Response>> {
+    let config = &state.config;
+    let Some(admin_token) = config.admin_token.as_ref() else {
+        return error_answer(&AdminError::NotConfigured).map(Some);
+    };
+    let denied = |code: &str, status: u16| {
+        emit(
+            &AuditEvent::new(Level::Warn, "admin.denied")
+                .text("reason", code)
+                .value("status", json!(status))
+                .value("ok", json!(false)),
+            Some(request),
+            now,
+        );
+    };
+    if config.has_problems(Impact::Admin) {
+        denied("misconfigured", 500);
+        return misconfigured(config).map(Some);
+    }
+    if !allowed {
+        denied("method-not-allowed", 405);
+        return json_text_response(
+            405,
+            json!({
+                "error": "method-not-allowed",
+                "message": format!("this route accepts {allow}"),
+            })
+            .to_string(),
+            &[("allow", allow)],
+        )
+        .map(Some);
+    }
+    // The Authorization value lives only inside this call: it is compared, never kept.
+    let auth = check_admin_auth(
+        req.headers().get("authorization").ok().flatten().as_deref(),
+        admin_token.expose(),
+    );
+    let refused = match auth {
+        AdminAuth::Ok => return Ok(None),
+        AdminAuth::Missing => AdminError::MissingToken,
+        AdminAuth::Wrong => AdminError::WrongToken,
+    };
+    denied(refused.code(), refused.status());
+    error_answer(&refused).map(Some)
 }
 
 /// Answers an authenticated request whose body (or head) is not acceptable, with its line.

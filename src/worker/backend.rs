@@ -76,6 +76,24 @@ pub(super) async fn send_attempt(
     request: &ApiRequest,
     timeout_ms: u64,
 ) -> Option<ApiOutcome> {
+    send_attempt_with_headers(config, request, timeout_ms)
+        .await
+        .map(|answer| match answer {
+            Ok(answer) => ApiOutcome::Response {
+                retry_after: answer.headers.get("retry-after").ok().flatten(),
+                status: answer.status,
+                body: answer.body,
+            },
+            Err(failed) => failed,
+        })
+}
+
+/// [`send_attempt`], keeping the answer's headers (the diagnosis reads the rate-limit ones).
+pub(super) async fn send_attempt_with_headers(
+    config: &Config,
+    request: &ApiRequest,
+    timeout_ms: u64,
+) -> Option<Result<Answer, ApiOutcome>> {
     let secret = config.secret_key.as_ref()?;
     let headers = Headers::new();
     for (name, value) in request.headers(secret.expose()) {
@@ -91,27 +109,59 @@ pub(super) async fn send_attempt(
         init.with_body(Some(body.as_str().into()));
     }
     let url = request_url(&config.api_url, request);
-    let Ok(req) = Request::new_with_init(&url, &init) else {
-        return Some(ApiOutcome::NetworkError("invalid CLERK_API_URL".into()));
+    Some(
+        fetch_once(&url, &init, timeout_ms)
+            .await
+            .map_err(|failed| match failed {
+                ApiOutcome::NetworkError(why) if why == INVALID_URL => {
+                    ApiOutcome::NetworkError("invalid CLERK_API_URL".into())
+                }
+                other => other,
+            }),
+    )
+}
+
+/// What [`fetch_once`] says of a URL the runtime refuses.
+const INVALID_URL: &str = "invalid URL";
+
+/// An answer of [`fetch_once`].
+pub(super) struct Answer {
+    /// The HTTP status.
+    pub status: u16,
+    /// The response headers (read what is needed; never log them).
+    pub headers: Headers,
+    /// The body as text (empty when it could not be read).
+    pub body: String,
+}
+
+/// Sends one request, abandoned after `timeout_ms`: the answer, or the failure as
+/// [`ApiOutcome::Timeout`] / [`ApiOutcome::NetworkError`] (whose text never quotes the URL).
+pub(super) async fn fetch_once(
+    url: &str,
+    init: &RequestInit,
+    timeout_ms: u64,
+) -> Result<Answer, ApiOutcome> {
+    let Ok(req) = Request::new_with_init(url, init) else {
+        return Err(ApiOutcome::NetworkError(INVALID_URL.into()));
     };
     let timeout = u32::try_from(timeout_ms).unwrap_or(u32::MAX);
     let signal = AbortSignal::from(web_sys::AbortSignal::timeout_with_u32(timeout));
     let mut response = match Fetch::Request(req).send_with_signal(&signal).await {
         Ok(r) => r,
-        Err(_) if signal.aborted() => return Some(ApiOutcome::Timeout),
+        Err(_) if signal.aborted() => return Err(ApiOutcome::Timeout),
         // The error text can quote the URL; only say what kind of failure it was.
-        Err(_) => return Some(ApiOutcome::NetworkError("connection failed".into())),
+        Err(_) => return Err(ApiOutcome::NetworkError("connection failed".into())),
     };
     let status = response.status_code();
-    let retry_after = response.headers().get("retry-after").ok().flatten();
+    let headers = response.headers().clone();
     let body = match response.text().await {
         Ok(body) => body,
-        Err(_) if signal.aborted() => return Some(ApiOutcome::Timeout),
+        Err(_) if signal.aborted() => return Err(ApiOutcome::Timeout),
         Err(_) => String::new(),
     };
-    Some(ApiOutcome::Response {
+    Ok(Answer {
         status,
+        headers,
         body,
-        retry_after,
     })
 }

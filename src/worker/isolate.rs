@@ -14,6 +14,7 @@ use crate::audit::{AuditEvent, Level, RequestContext};
 use crate::auth::keys::JwksCache;
 use crate::auth::verified_cache::VerifiedTokenCache;
 use crate::config::Config;
+use crate::diagnose::live::LiveStats;
 
 use super::denylist::DenyCache;
 
@@ -27,6 +28,8 @@ pub struct IsolateState {
     pub deny: RefCell<DenyCache>,
     /// Tokens whose signature was already checked.
     pub tokens: RefCell<VerifiedTokenCache>,
+    /// Recent protected-request decisions, for the diagnosis.
+    pub live: RefCell<LiveStats>,
 }
 
 thread_local! {
@@ -54,6 +57,7 @@ pub fn state(env: &Env, request: &RequestContext, now_ms: i64) -> Rc<IsolateStat
         jwks: RefCell::new(JwksCache::new()),
         deny: RefCell::new(DenyCache::default()),
         tokens: RefCell::new(VerifiedTokenCache::default()),
+        live: RefCell::new(LiveStats::new()),
     });
     STATE.with(|s| *s.borrow_mut() = Some(state.clone()));
     state

@@ -12,6 +12,7 @@ mod backend;
 mod body;
 mod d1;
 mod denylist;
+mod diagnose;
 mod health;
 mod isolate;
 mod protect;
@@ -45,6 +46,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         Route::AdminRestore => {
             admin::handle(AdminRoute::Restore, req, &env, &state, &request, now).await
         }
+        Route::AdminDiagnose => diagnose::handle(req, &env, &state, &request, now).await,
         Route::AdminSync(sync_route) => {
             sync::handle(sync_route, req, &env, &state, &request, now).await
         }

@@ -16,10 +16,9 @@ mod store;
 use ::worker::{Env, Request, Response, Result};
 use serde_json::{json, Value};
 
-use crate::admin::revocation::{check_admin_auth, AdminAuth, AdminError, MAX_BODY_BYTES};
+use crate::admin::revocation::{AdminError, MAX_BODY_BYTES};
 use crate::admin::sync::{parse_cancel_body, parse_start_body, Job, JobKind, SyncError, SyncRoute};
-use crate::audit::{AuditEvent, Level, RequestContext};
-use crate::config::Impact;
+use crate::audit::RequestContext;
 
 use super::d1::D1_BINDING;
 use super::isolate::IsolateState;
@@ -208,57 +207,13 @@ async fn admit(
     request: &RequestContext,
     now: i64,
 ) -> Result<Admission> {
-    let config = &state.config;
-    let Some(admin_token) = config.admin_token.as_ref() else {
-        return super::admin::error_answer(&AdminError::NotConfigured).map(Admission::Answer);
-    };
-    let denied = |code: &str, status: u16| {
-        emit(
-            &AuditEvent::new(Level::Warn, "admin.denied")
-                .text("reason", code)
-                .value("status", json!(status))
-                .value("ok", json!(false)),
-            Some(request),
-            now,
-        );
-    };
-    if config.has_problems(Impact::Admin) {
-        denied("misconfigured", 500);
-        return json_response(
-            500,
-            &json!({
-                "error": "misconfigured",
-                "message": "the admin routes are off until CLERK_ADMIN_TOKEN is fixed \
-                            (see the config.invalid line)",
-            }),
-        )
-        .map(Admission::Answer);
-    }
     let method = req.method();
     let method = method.as_ref();
-    if !route.allows(method) {
-        denied("method-not-allowed", 405);
-        let mut response = json_response(
-            405,
-            &json!({
-                "error": "method-not-allowed",
-                "message": format!("this route accepts {}", route.allow()),
-            }),
-        )?;
-        response.headers_mut().set("allow", route.allow())?;
-        return Ok(Admission::Answer(response));
-    }
-    let headers = req.headers();
-    let header = |name: &str| headers.get(name).ok().flatten();
-    let auth = check_admin_auth(header("authorization").as_deref(), admin_token.expose());
-    let refused = match auth {
-        AdminAuth::Ok => None,
-        AdminAuth::Missing => Some(AdminError::MissingToken),
-        AdminAuth::Wrong => Some(AdminError::WrongToken),
-    };
-    if let Some(error) = refused {
-        denied(error.code(), error.status());
-        return super::admin::error_answer(&error).map(Admission::Answer);
+    let allowed = route.allows(method);
+    if let Some(answer) =
+        super::admin::check_access(req, state, request, now, allowed, route.allow())?
+    {
+        return Ok(Admission::Answer(answer));
     }
     if method != "POST" {
         return Ok(Admission::Body(None));
@@ -269,7 +224,11 @@ async fn admit(
     };
     let invalid =
         |error: AdminError| invalid_request(kind, &error, request, now).map(Admission::Answer);
-    let json_type = header("content-type")
+    let json_type = req
+        .headers()
+        .get("content-type")
+        .ok()
+        .flatten()
         .as_deref()
         .is_some_and(crate::admin::revocation::is_json_content_type);
     if !json_type {
