@@ -128,6 +128,8 @@ pub struct Config {
     pub proxy_url: Option<String>,
     /// `CLERK_AUDIT_ALLOWED`.
     pub audit_allowed: bool,
+    /// `CLERK_SERVER_TIMING` (default on): a `Server-Timing` header on protected answers.
+    pub server_timing: bool,
     /// Every rejected variable.
     pub problems: Vec<ConfigProblem>,
 }
@@ -356,6 +358,9 @@ impl Config {
         let proxy_url = parse_proxy_url(&mut p);
         refuse_satellite(&mut p);
         let audit_allowed = p.bool("CLERK_AUDIT_ALLOWED", Impact::Auth);
+        // On unless set to false; a bad value is refused like any other, not guessed at.
+        let server_timing =
+            p.get("CLERK_SERVER_TIMING").is_none() || p.bool("CLERK_SERVER_TIMING", Impact::Auth);
 
         Config {
             keys,
@@ -373,6 +378,7 @@ impl Config {
             origin_url,
             proxy_url,
             audit_allowed,
+            server_timing,
             problems: p.problems,
         }
     }
@@ -606,6 +612,20 @@ mod tests {
     }
 
     #[test]
+    fn server_timing_is_on_unless_turned_off() {
+        let with = |value: Option<&str>| {
+            let mut pairs = vec![("CLERK_SECRET_KEY", "sk_test_x")];
+            pairs.extend(value.map(|v| ("CLERK_SERVER_TIMING", v)));
+            Config::from_pairs(&pairs)
+        };
+        assert!(with(None).server_timing);
+        assert!(with(Some("true")).server_timing);
+        assert!(with(Some(" ")).server_timing, "blank is unset");
+        let off = with(Some("FALSE"));
+        assert!(!off.server_timing && off.problems.is_empty());
+    }
+
+    #[test]
     fn each_bad_value_names_its_variable_and_not_its_value() {
         let cases = [
             ("CLERK_JWT_KEY", "not-a-pem-secret-xyz", Impact::Auth),
@@ -623,6 +643,7 @@ mod tests {
             ("CLERK_PUBLISHABLE_KEY", "pk_test_bm9wZQ", Impact::Auth),
             ("ORIGIN_URL", "ftp://origin", Impact::Auth),
             ("CLERK_AUDIT_ALLOWED", "yes", Impact::Auth),
+            ("CLERK_SERVER_TIMING", "off", Impact::Auth),
             ("CLERK_EMERGENCY_BYPASS", "yes", Impact::Bypass),
             ("CLERK_EMERGENCY_BYPASS_UNTIL", "tomorrow", Impact::Bypass),
             ("CLERK_EMERGENCY_BYPASS_PATHS", "app/*", Impact::Bypass),

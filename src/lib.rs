@@ -22,6 +22,8 @@
 //!   [`policy::decision::Decision`]), [`policy::bypass`] (the emergency bypass) and
 //!   [`policy::paths`] (the path patterns).
 //! - [`health`]: the body of `GET /__clerk/health`.
+//! - [`diagnose`]: diagnosing slow or failing auth: [`diagnose::live`] (the isolate's record
+//!   of recent decisions and the `Server-Timing` header).
 //! - [`audit`]: the audit event and its one-line JSON form, with redaction.
 //! - [`webhook`]: Svix signature verification and Clerk webhook events.
 //! - [`admin`]: the operator's routes: [`admin::revocation`] (revoke/restore requests,
@@ -39,6 +41,7 @@ pub mod audit;
 pub mod auth;
 pub mod clerk_api;
 pub mod config;
+pub mod diagnose;
 pub mod health;
 pub mod policy;
 pub mod rfc3339;
