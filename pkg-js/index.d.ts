@@ -156,6 +156,36 @@ export type AuditEventName =
   | "middleware.error";
 
 /**
+ * An `auth.*` audit line (README "2. Read the audit log"). One type per field: `status` is
+ * always the HTTP status number the edge answered with, `auth_status` the auth outcome.
+ */
+export interface AuthAuditLine {
+  ts: string;
+  level: "info" | "warn" | "error";
+  event: AuditEventName;
+  request_id: string;
+  method: string;
+  /** Never the query string. */
+  path: string;
+  ip: string;
+  user_agent: string;
+  /**
+   * The HTTP status of the edge's own answer (401, 307, 500); absent on forwarded requests
+   * (`auth.allowed`, `auth.bypassed`), whose line is written before the origin answers.
+   */
+  status?: number;
+  /** The auth outcome, as `x-clerk-auth-status` says it. */
+  auth_status?: ClerkAuthStatus;
+  reason?: ClerkAuthReason;
+  user_id?: string;
+  session_id?: string;
+  /** `auth.bypassed` only. */
+  mode?: "open" | "grace";
+  bypass_reason?: string | null;
+  until?: string | null;
+}
+
+/**
  * The `event` of the lines {@link resyncUsers} and {@link verifySync} print (and the Worker's
  * resync routes): `action` is `start`, `resume`, `cancel`, `done` or `failed`, with
  * `operator_reason` and the counters.

@@ -68,6 +68,7 @@ export function clerkEdgeMiddleware(options = {}) {
   const store = storeOf(options.store);
   const denyTtl = options.denyListCacheMs ?? DENY_CACHE_TTL_MS;
   return async function clerkEdgeGuard(req) {
+    const started = performance.now();
     const now = Date.now();
     const url = new URL(req.url);
     const facts = requestFacts(req, url);
@@ -86,7 +87,7 @@ export function clerkEdgeMiddleware(options = {}) {
         case "clerk-not-found":
           return jsonResponse(404, { error: "not-found", message: "no such /__clerk route" });
         default:
-          return await protect(state, req, facts, store, options.fetch, denyTtl, now);
+          return await protect(state, req, facts, store, options.fetch, denyTtl, now, started);
       }
     } catch (error) {
       // Fail closed; only the kind of failure reaches the log (an error's text could quote
@@ -97,23 +98,35 @@ export function clerkEdgeMiddleware(options = {}) {
   };
 }
 
-async function protect(state, req, requestFactsJson, store, fetchOption, denyTtl, now) {
+async function protect(state, req, requestFactsJson, store, fetchOption, denyTtl, now, started) {
   let facts = requestFactsJson;
   const { guard } = state;
+  // What this request did and how long each part took (µs): the Server-Timing header and
+  // the diagnosis's record of recent decisions.
+  const work = {};
+  const timed = (step, from) => {
+    work[step] = (work[step] ?? 0) + Math.round((performance.now() - from) * 1000);
+  };
   // A refresh already under way: wait for it rather than fail for lack of keys.
-  if (state.jwksInFlight) await state.jwksInFlight;
+  if (state.jwksInFlight) {
+    const from = performance.now();
+    await state.jwksInFlight;
+    timed("jwks_us", from);
+  }
   // The I/O the wasm asks for, a bounded number of times, then the wasm decides alone: a
   // JWKS fetch and a WebCrypto check per token (the cookie's, and on a handshake's return
   // leg the new one), and the attempts of the handshake nonce exchange.
   let answer;
   for (let round = 0; ; round++) {
     answer = JSON.parse(guard.identity(facts, now, round < MAX_IO_ROUNDS));
+    const from = performance.now();
     if (answer.call) {
       if (answer.call.delay_ms > 0) await sleep(answer.call.delay_ms);
       const outcome = await sendPlanned(fetchOption ?? globalThis.fetch, answer.call);
       const withAttempt = JSON.parse(facts);
       withAttempt.handshake_attempts = [...(withAttempt.handshake_attempts ?? []), outcome];
       facts = JSON.stringify(withAttempt);
+      timed("handshake_us", from);
     } else if (answer.fetch) {
       state.jwksInFlight = refreshJwks(guard, answer.fetch, facts, fetchOption ?? globalThis.fetch);
       try {
@@ -121,14 +134,18 @@ async function protect(state, req, requestFactsJson, store, fetchOption, denyTtl
       } finally {
         state.jwksInFlight = null;
       }
+      timed("jwks_us", from);
     } else if (answer.check) {
       guard.completeCheck(answer.check.pending, await verifyRsaCheck(answer.check), now);
+      timed("webcrypto_us", from);
     } else {
       break;
     }
   }
+  work.token = answer.token === true;
   let hit = "";
   if (answer.identity) {
+    const from = performance.now();
     try {
       hit = await denyHit(store, answer.identity, now, denyTtl);
     } catch (error) {
@@ -136,8 +153,10 @@ async function protect(state, req, requestFactsJson, store, fetchOption, denyTtl
         clerkEdgeGuardDetail: "deny-list",
       });
     }
+    timed("denylist_us", from);
   }
-  const decision = JSON.parse(guard.decide(facts, hit, now));
+  work.total_us = Math.round((performance.now() - started) * 1000);
+  const decision = JSON.parse(guard.decide(facts, hit, now, JSON.stringify(work)));
   for (const line of decision.events ?? []) audit(line);
   if (decision.action === "forward") {
     audit(decision.audit);

@@ -59,6 +59,7 @@ pub const VARIABLES: &[&str] = &[
     "CLERK_ADMIN_TOKEN",
     "ORIGIN_URL",
     "CLERK_AUDIT_ALLOWED",
+    "CLERK_SERVER_TIMING",
     "CLERK_STATUS_URL",
     "CLERK_IS_SATELLITE",
     "NEXT_PUBLIC_CLERK_IS_SATELLITE",
@@ -167,6 +168,8 @@ pub struct Config {
     pub status_url: Option<String>,
     /// The variables of [`VARIABLES`] that are set (non-blank), names only.
     pub set_variables: Vec<&'static str>,
+    /// `CLERK_SERVER_TIMING` (default on): a `Server-Timing` header on protected answers.
+    pub server_timing: bool,
     /// Every rejected variable.
     pub problems: Vec<ConfigProblem>,
 }
@@ -404,6 +407,9 @@ impl Config {
             .copied()
             .filter(|name| p.get(name).is_some())
             .collect();
+        // On unless set to false; a bad value is refused like any other, not guessed at.
+        let server_timing =
+            p.get("CLERK_SERVER_TIMING").is_none() || p.bool("CLERK_SERVER_TIMING", Impact::Auth);
 
         Config {
             keys,
@@ -423,6 +429,7 @@ impl Config {
             audit_allowed,
             status_url,
             set_variables,
+            server_timing,
             problems: p.problems,
         }
     }
@@ -656,6 +663,20 @@ mod tests {
     }
 
     #[test]
+    fn server_timing_is_on_unless_turned_off() {
+        let with = |value: Option<&str>| {
+            let mut pairs = vec![("CLERK_SECRET_KEY", "sk_test_x")];
+            pairs.extend(value.map(|v| ("CLERK_SERVER_TIMING", v)));
+            Config::from_pairs(&pairs)
+        };
+        assert!(with(None).server_timing);
+        assert!(with(Some("true")).server_timing);
+        assert!(with(Some(" ")).server_timing, "blank is unset");
+        let off = with(Some("FALSE"));
+        assert!(!off.server_timing && off.problems.is_empty());
+    }
+
+    #[test]
     fn each_bad_value_names_its_variable_and_not_its_value() {
         let cases = [
             ("CLERK_JWT_KEY", "not-a-pem-secret-xyz", Impact::Auth),
@@ -673,6 +694,7 @@ mod tests {
             ("CLERK_PUBLISHABLE_KEY", "pk_test_bm9wZQ", Impact::Auth),
             ("ORIGIN_URL", "ftp://origin", Impact::Auth),
             ("CLERK_AUDIT_ALLOWED", "yes", Impact::Auth),
+            ("CLERK_SERVER_TIMING", "off", Impact::Auth),
             ("CLERK_EMERGENCY_BYPASS", "yes", Impact::Bypass),
             ("CLERK_EMERGENCY_BYPASS_UNTIL", "tomorrow", Impact::Bypass),
             ("CLERK_EMERGENCY_BYPASS_PATHS", "app/*", Impact::Bypass),

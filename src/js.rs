@@ -108,6 +108,7 @@ pub mod edge {
         request_url, ApiCall, ApiOutcome, ApiRequest, CallProgress, ATTEMPT_TIMEOUT_MS,
     };
     use crate::config::{Config, Impact, KeyConfig};
+    use crate::diagnose::live::{AuthWork, LiveStats};
     use crate::policy::bypass::BypassMode;
     use crate::policy::decision::{
         decide_with, handshake_applies, needs_verification, route, DenyListHit, RequestFacts, Route,
@@ -180,6 +181,23 @@ pub mod edge {
                 &self.user_agent,
             )
         }
+    }
+
+    /// What a protected request did (`{"total_us", "token", "jwks_us", ...}`, from the
+    /// middleware's clock) and its total time; missing or malformed parts count as not done.
+    fn auth_work(json: Option<&str>) -> (AuthWork, u64) {
+        let value: Value = json
+            .and_then(|j| serde_json::from_str(j).ok())
+            .unwrap_or(Value::Null);
+        let micros = |name: &str| value.get(name).and_then(Value::as_u64);
+        let work = AuthWork {
+            token: value.get("token").and_then(Value::as_bool).unwrap_or(false),
+            jwks_us: micros("jwks_us"),
+            webcrypto_us: micros("webcrypto_us"),
+            denylist_us: micros("denylist_us"),
+            handshake_us: micros("handshake_us"),
+        };
+        (work, micros("total_us").unwrap_or(0))
     }
 
     /// A JSON answer: `cache-control: no-store` like every answer of the Worker.
@@ -358,6 +376,8 @@ pub mod edge {
         /// [`Self::decide`] on the same facts and clock does not read and verify it all again.
         /// Another request in between (the deny-list read awaits) only costs the recompute.
         ready: Option<ReadyRequest>,
+        /// Recent protected-request decisions (`GET /__clerk/admin/diagnose`).
+        live: LiveStats,
     }
 
     /// A request whose verification (and cookie-path state) is complete.
@@ -384,6 +404,7 @@ pub mod edge {
                 tokens: VerifiedTokenCache::default(),
                 pending: PendingChecks::default(),
                 ready: None,
+                live: LiveStats::new(),
             }
         }
 
@@ -469,6 +490,7 @@ pub mod edge {
                             "user_id": c.user_id,
                             "session_id": c.session_id,
                         })),
+                        "token": !matches!(verification, Verification::NoToken),
                     });
                     self.ready = Some(ReadyRequest {
                         facts_json: facts_json.to_owned(),
@@ -543,11 +565,20 @@ pub mod edge {
         }
 
         /// Decides a protected request: `deny_hit` is `"session"`, `"user"` or empty (what
-        /// the deny-list holds for the identity of [`Self::identity`]). Answers
-        /// `{"action": "forward", "headers": [[name, value]...], "audit"}` (set these request
-        /// headers after removing every incoming `x-clerk-*`) or
-        /// `{"action": "respond", "status", "headers", "body", "audit"}`.
-        pub fn decide(&mut self, facts_json: &str, deny_hit: &str, now: f64) -> String {
+        /// the deny-list holds for the identity of [`Self::identity`]); `work_json` is what
+        /// the request did and how long it took, `{"total_us", "token", "jwks_us",
+        /// "webcrypto_us", "handshake_us", "denylist_us"}` (any may be missing), recorded
+        /// for the diagnosis and turned into the `Server-Timing` header. Answers
+        /// `{"action": "forward", "headers": [[name, value]...], "response_headers",
+        /// "audit"}` (set these request headers after removing every incoming `x-clerk-*`)
+        /// or `{"action": "respond", "status", "headers", "body", "audit"}`.
+        pub fn decide(
+            &mut self,
+            facts_json: &str,
+            deny_hit: &str,
+            now: f64,
+            work_json: Option<String>,
+        ) -> String {
             let facts = Facts::parse(facts_json);
             let now = now_ms(now);
             let ready = self
@@ -607,17 +638,22 @@ pub mod edge {
             let pairs = |headers: &[(&str, String)]| -> Vec<Value> {
                 headers.iter().map(|(n, v)| json!([n, v])).collect()
             };
+            let mut response_headers = outcome.response_headers;
+            let (work, total_us) = auth_work(work_json.as_deref());
+            let refusal_reason = outcome.decision.refusal_reason();
+            self.live.record(work.sample(total_us, refusal_reason), now);
+            if self.config.server_timing {
+                response_headers.push(("server-timing", work.server_timing(total_us)));
+            }
             let mut answer = match outcome.decision.refusal() {
                 Some(mut refusal) => {
-                    refusal
-                        .headers
-                        .extend(outcome.response_headers.iter().cloned());
+                    refusal.headers.extend(response_headers.iter().cloned());
                     respond(refusal.status, &refusal.body, &refusal.headers, audit)
                 }
                 None => json!({
                     "action": "forward",
                     "headers": pairs(&outcome.decision.forward_headers()),
-                    "response_headers": pairs(&outcome.response_headers),
+                    "response_headers": pairs(&response_headers),
                     "audit": audit,
                 }),
             };

@@ -22,8 +22,9 @@
 //!   [`policy::decision::Decision`]), [`policy::bypass`] (the emergency bypass) and
 //!   [`policy::paths`] (the path patterns).
 //! - [`health`]: the body of `GET /__clerk/health`.
-//! - [`diagnose`]: `GET /__clerk/admin/diagnose`: [`diagnose::live`] (the isolate's record of
-//!   recent decisions) and [`diagnose::report`] (the measured probes -> verdicts and advice).
+//! - [`diagnose`]: diagnosing slow or failing auth: [`diagnose::live`] (the isolate's record
+//!   of recent decisions and the `Server-Timing` header) and [`diagnose::report`]
+//!   (`GET /__clerk/admin/diagnose`: the measured probes -> verdicts and advice).
 //! - [`audit`]: the audit event and its one-line JSON form, with redaction.
 //! - [`webhook`]: Svix signature verification and Clerk webhook events.
 //! - [`admin`]: the operator's routes: [`admin::revocation`] (revoke/restore requests,

@@ -186,7 +186,8 @@ fn check(
                 (Some(a), true) => ensure(
                     a["event"] == "auth.allowed"
                         && a["level"] == "info"
-                        && a["status"] == "signed-in"
+                        && a["auth_status"] == "signed-in"
+                        && a.get("status").is_none()
                         && has_identity(a),
                     "auth.allowed",
                 ),
@@ -220,7 +221,8 @@ fn check(
                     && a["mode"] == *mode
                     && a["bypass_reason"] == REASON
                     && a["until"] == until.map_or(Value::Null, |u| json!(u))
-                    && a["status"] == "bypassed",
+                    && a["auth_status"] == "bypassed"
+                    && a.get("status").is_none(),
                 "auth.bypassed fields",
             )?;
             ensure(
@@ -260,7 +262,8 @@ fn check(
                 a["event"] == "auth.denied"
                     && a["level"] == "warn"
                     && a["reason"] == *reason
-                    && a["status"] == 401,
+                    && a["status"] == 401
+                    && a["auth_status"] == "signed-out",
                 "auth.denied fields",
             )?;
             ensure(
@@ -291,7 +294,10 @@ fn check(
                 .as_ref()
                 .ok_or_else(|| "no auth.denied event".to_owned())?;
             ensure(
-                a["event"] == "auth.denied" && a["reason"] == "misconfigured" && a["status"] == 500,
+                a["event"] == "auth.denied"
+                    && a["reason"] == "misconfigured"
+                    && a["status"] == 500
+                    && a["auth_status"] == "signed-out",
                 "auth.denied fields",
             )
         }
@@ -855,6 +861,7 @@ fn document_requests_are_redirected_to_sign_in() {
             let audit = audit_json(&out).unwrap();
             assert_eq!(audit["event"], "auth.denied");
             assert_eq!(audit["status"], status, "{label}");
+            assert_eq!(audit["auth_status"], "signed-out", "{label}");
             assert_eq!(audit["reason"], reason);
             checked += 1;
         }

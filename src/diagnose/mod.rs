@@ -1,9 +1,11 @@
-//! `GET /__clerk/admin/diagnose`: what each dependency of the edge does right now, measured,
-//! with a verdict and what to do about it.
+//! Diagnosing slow or failing auth (runbook: "Diagnose slow or failing auth"): what the edge
+//! measures about its own work and its dependencies, sans-IO.
 //!
-//! [`live`] keeps the isolate-local record of recent protected-request decisions;
-//! [`report`] turns the measured facts of each probe (taken by the adapters) into the
-//! diagnosis, its JSON and text forms and its audit line. Both are sans-IO.
+//! - [`live`]: the isolate-local record of recent protected-request decisions (count,
+//!   latency percentiles, cache hit ratio, refusals by reason), and the `Server-Timing`
+//!   header each protected answer carries.
+//! - [`report`]: `GET /__clerk/admin/diagnose`: the measured facts of each probe (taken by
+//!   the adapters) -> verdicts with advice, the JSON and text answers and the audit line.
 
 pub mod live;
 pub mod report;

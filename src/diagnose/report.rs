@@ -686,10 +686,7 @@ fn live(summary: Option<&LiveSummary>) -> Check {
             |us| format!("{}.{}", us / 1000, us % 1000 / 100),
         )
     };
-    let mut facts = summary.to_json();
-    if let Value::Object(map) = &mut facts {
-        map.insert("window".into(), summary.window.into());
-    }
+    let facts = summary.to_json();
     let ratio = match summary.cache_lookups {
         0 => "-".to_owned(),
         lookups => format!("{}%", summary.cache_hits.saturating_mul(100) / lookups),
@@ -1058,7 +1055,7 @@ mod tests {
         let d = diagnose(&c, &facts, 0);
         let conf = &d.checks[0];
         assert_eq!(conf.verdict, Verdict::Warn);
-        assert_eq!(conf.summary, "4 set, 21 unset, 2 invalid");
+        assert_eq!(conf.summary, "4 set, 22 unset, 2 invalid");
         let vars = conf.facts["variables"].as_array().unwrap();
         assert_eq!(vars.len(), VARIABLES.len());
         let status = vars

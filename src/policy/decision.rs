@@ -14,7 +14,7 @@ use crate::config::{Config, Impact};
 use crate::policy::bypass::BypassMode;
 use crate::policy::paths::{has_dot_segments, PathPatterns};
 
-/// `x-clerk-auth-status`: `signed-in`, `bypassed` or `signed-out`.
+/// `x-clerk-auth-status`: `signed-in`, `bypassed`, `signed-out` or `handshake`.
 pub const HEADER_AUTH_STATUS: &str = "x-clerk-auth-status";
 /// `x-clerk-auth-reason`: the reason code of a signed-out answer.
 pub const HEADER_AUTH_REASON: &str = "x-clerk-auth-reason";
@@ -213,17 +213,53 @@ impl Decision {
         }
     }
 
+    /// The auth outcome: `signed-in`, `bypassed`, `signed-out` or `handshake`, as
+    /// `x-clerk-auth-status` says and the audit line's `auth_status` records.
+    pub fn auth_status(&self) -> &'static str {
+        match self {
+            Self::Forward {
+                status: AuthStatus::SignedIn,
+                ..
+            }
+            | Self::ReturnLegRedirect {
+                signed_out_reason: None,
+                ..
+            } => "signed-in",
+            Self::Forward {
+                status: AuthStatus::Bypassed(_),
+                ..
+            } => "bypassed",
+            Self::Handshake { .. } => "handshake",
+            Self::SignedOut { .. }
+            | Self::ReturnLegRedirect { .. }
+            | Self::HandshakeTokenRefused { .. }
+            | Self::Misconfigured { .. } => "signed-out",
+        }
+    }
+
+    /// The reason code of a refusal (signed out, misconfigured, a refused handshake token);
+    /// `None` when the request is forwarded, renewed by a handshake or signed in by a
+    /// return leg.
+    pub fn refusal_reason(&self) -> Option<&'static str> {
+        match self {
+            Self::SignedOut { reason, .. }
+            | Self::ReturnLegRedirect {
+                signed_out_reason: Some(reason),
+                ..
+            } => Some(reason),
+            Self::HandshakeTokenRefused { .. } => Some("handshake-token-refused"),
+            Self::Misconfigured { .. } => Some(REASON_MISCONFIGURED),
+            Self::Forward { .. } | Self::Handshake { .. } | Self::ReturnLegRedirect { .. } => None,
+        }
+    }
+
     /// Request headers to set on the forwarded request (after removing every incoming
     /// `x-clerk-*` header).
     pub fn forward_headers(&self) -> Vec<(&'static str, String)> {
-        let Self::Forward { status, identity } = self else {
+        let Self::Forward { identity, .. } = self else {
             return Vec::new();
         };
-        let status = match status {
-            AuthStatus::SignedIn => "signed-in",
-            AuthStatus::Bypassed(_) => "bypassed",
-        };
-        let mut headers = vec![(HEADER_AUTH_STATUS, status.to_owned())];
+        let mut headers = vec![(HEADER_AUTH_STATUS, self.auth_status().to_owned())];
         if let Some(id) = identity {
             headers.push((HEADER_USER_ID, id.user_id.clone()));
             for (name, value) in [
@@ -417,7 +453,7 @@ pub fn decide_with(
         (Verification::Verified(claims), _) => {
             let audit = config.audit_allowed.then(|| {
                 with_identity(AuditEvent::new(Level::Info, "auth.allowed"), Some(claims))
-                    .text("status", "signed-in")
+                    .text("auth_status", "signed-in")
             });
             Outcome {
                 decision: Decision::Forward {
@@ -476,7 +512,8 @@ fn decide_clerk_state(
             },
             audit: config.audit_allowed.then(|| {
                 with_identity(AuditEvent::new(Level::Info, "auth.handshake"), Some(claims))
-                    .text("status", "signed-in")
+                    .value("status", Value::from(307))
+                    .text("auth_status", "signed-in")
                     .text("step", "return-leg")
             }),
             response_headers: directive_headers(directives),
@@ -493,7 +530,7 @@ fn decide_clerk_state(
             audit: config.audit_allowed.then(|| {
                 let event =
                     with_identity(AuditEvent::new(Level::Info, "auth.allowed"), Some(claims))
-                        .text("status", "signed-in");
+                        .text("auth_status", "signed-in");
                 match directives {
                     Some(_) => event.text("handshake", "return-leg"),
                     None => event,
@@ -545,6 +582,7 @@ fn decide_clerk_state(
                         .map_or(Value::Null, Value::from),
                 )
                 .value("status", Value::from(307))
+                .text("auth_status", "handshake")
             }),
             response_headers: Vec::new(),
         },
@@ -584,7 +622,7 @@ fn bypassed(config: &Config, mode: BypassMode, identity: Option<SessionClaims>) 
             Value::String(crate::rfc3339::format_millis(u))
         }),
     )
-    .text("status", "bypassed");
+    .text("auth_status", "bypassed");
     Outcome {
         decision: Decision::Forward {
             status: AuthStatus::Bypassed(mode),
@@ -635,18 +673,11 @@ fn is_same_page(sign_in_url: &str, facts: &RequestFacts<'_>) -> bool {
 }
 
 fn refuse(decision: Decision, identity: Option<&SessionClaims>) -> Outcome {
-    let reason = match &decision {
-        Decision::SignedOut { reason, .. } => reason,
-        Decision::ReturnLegRedirect {
-            signed_out_reason: Some(reason),
-            ..
-        } => reason,
-        Decision::HandshakeTokenRefused { .. } => "handshake-token-refused",
-        _ => REASON_MISCONFIGURED,
-    };
+    let reason = decision.refusal_reason().unwrap_or(REASON_MISCONFIGURED);
     let audit = with_identity(AuditEvent::new(Level::Warn, "auth.denied"), identity)
         .text("reason", reason)
-        .value("status", decision.status().map_or(Value::Null, Value::from));
+        .value("status", decision.status().map_or(Value::Null, Value::from))
+        .text("auth_status", decision.auth_status());
     Outcome {
         decision,
         audit: Some(audit),

@@ -1,4 +1,5 @@
-//! Per-isolate state: the parsed configuration, the JWKS cache and the deny-list cache.
+//! Per-isolate state: the parsed configuration, the JWKS cache, the deny-list cache and the
+//! record of recent decisions.
 //!
 //! An isolate serves many requests concurrently on one thread, so the state lives in a
 //! thread-local and no `RefCell` borrow is ever held across an `.await` (that would panic
@@ -28,7 +29,7 @@ pub struct IsolateState {
     pub deny: RefCell<DenyCache>,
     /// Tokens whose signature was already checked.
     pub tokens: RefCell<VerifiedTokenCache>,
-    /// Recent protected-request decisions, for the diagnosis.
+    /// Recent protected-request decisions (`GET /__clerk/admin/diagnose`).
     pub live: RefCell<LiveStats>,
 }
 
@@ -88,6 +89,12 @@ fn read_var(env: &Env, name: &str) -> Option<String> {
 /// The current time in Unix milliseconds.
 pub fn now_ms() -> i64 {
     i64::try_from(::worker::Date::now().as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The current time in fractional milliseconds, for timing (Workers advance it only across
+/// I/O).
+pub fn clock_ms() -> f64 {
+    js_sys::Date::now()
 }
 
 /// A request id for requests without `cf-ray` (local dev, tests): 16 random hex digits.

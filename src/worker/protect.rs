@@ -1,6 +1,7 @@
 //! Protected and public requests: find and verify the token, consult the deny-list, decide,
 //! then forward with identity headers or answer the refusal.
 
+use std::cell::Cell;
 use std::time::Duration;
 
 use ::worker::{
@@ -21,6 +22,7 @@ use crate::auth::token::{
 };
 use crate::clerk_api::{ApiCall, ApiOutcome, CallProgress, ATTEMPT_TIMEOUT_MS};
 use crate::config::{Config, KeyConfig};
+use crate::diagnose::live::{elapsed_us, AuthWork};
 use crate::policy::bypass::BypassMode;
 use crate::policy::decision::{
     decide_with, handshake_applies, is_identity_header, needs_verification, Decision, RequestFacts,
@@ -38,6 +40,7 @@ pub async fn handle(
     path: &str,
     now: i64,
 ) -> Result<Response> {
+    let work = Work::start();
     let config = &state.config;
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let url = RequestUrl::of(&req);
@@ -81,11 +84,11 @@ pub async fn handle(
         None => None,
     };
     let verification = match &token {
-        Some(token) => verify_token(token, state, request, now).await,
+        Some(token) => verify_token(token, state, request, now, &work).await,
         None => Verification::NoToken,
     };
     let clerk = match &ctx {
-        Some(ctx) => Some(cookie_path(ctx, &verification, state, request, now).await),
+        Some(ctx) => Some(cookie_path(ctx, &verification, state, request, now, &work).await),
         None => None,
     };
     for event in clerk.iter().flat_map(|auth| &auth.events) {
@@ -96,7 +99,12 @@ pub async fn handle(
         None => verification.identity(),
     };
     let deny_hit = match identity {
-        Some(identity) => denylist::check(env, state, identity, now).await?,
+        Some(identity) => {
+            let from = isolate::clock_ms();
+            let hit = denylist::check(env, state, identity, now).await?;
+            work.add(|w| &mut w.denylist_us, from);
+            hit
+        }
         None => None,
     };
     let facts = RequestFacts {
@@ -117,10 +125,14 @@ pub async fn handle(
     if let Some(event) = &outcome.audit {
         emit(event, Some(request), now);
     }
+    let mut response_headers = outcome.response_headers;
+    if let Some(timing) = work.finish(state, outcome.decision.refusal_reason(), now) {
+        response_headers.push(("server-timing", timing));
+    }
     match outcome.decision.refusal() {
         Some(refusal) => {
             let mut response = json_response(refusal.status, &refusal.body)?;
-            for (name, value) in refusal.headers.iter().chain(&outcome.response_headers) {
+            for (name, value) in refusal.headers.iter().chain(&response_headers) {
                 // Appended: a handshake answer carries several `set-cookie` headers.
                 response.headers_mut().append(name, value)?;
             }
@@ -131,10 +143,57 @@ pub async fn handle(
                 req,
                 config,
                 &outcome.decision.forward_headers(),
-                &outcome.response_headers,
+                &response_headers,
             )
             .await
         }
+    }
+}
+
+/// What one protected request did and how long each part took, for its `Server-Timing`
+/// header and the isolate's record of recent decisions (`GET /__clerk/admin/diagnose`).
+/// Workers' clock advances only across I/O, so the times are those of the network waits
+/// (JWKS, deny-list, nonce exchange, WebCrypto's promise); pure computation reads 0.
+struct Work {
+    started_ms: f64,
+    done: Cell<AuthWork>,
+}
+
+impl Work {
+    fn start() -> Self {
+        Self {
+            started_ms: isolate::clock_ms(),
+            done: Cell::new(AuthWork::default()),
+        }
+    }
+
+    /// Adds the time since `from_ms` to one step.
+    fn add(&self, step: fn(&mut AuthWork) -> &mut Option<u64>, from_ms: f64) {
+        let mut work = self.done.get();
+        AuthWork::add(step(&mut work), elapsed_us(from_ms, isolate::clock_ms()));
+        self.done.set(work);
+    }
+
+    /// Notes that a session token was found.
+    fn found_token(&self) {
+        let mut work = self.done.get();
+        work.token = true;
+        self.done.set(work);
+    }
+
+    /// Records the decision in the isolate's record; the `Server-Timing` value unless
+    /// `CLERK_SERVER_TIMING=false`.
+    fn finish(&self, state: &IsolateState, refusal: Option<&str>, now: i64) -> Option<String> {
+        let total_us = elapsed_us(self.started_ms, isolate::clock_ms());
+        let work = self.done.get();
+        state
+            .live
+            .borrow_mut()
+            .record(work.sample(total_us, refusal), now);
+        state
+            .config
+            .server_timing
+            .then(|| work.server_timing(total_us))
     }
 }
 
@@ -147,12 +206,18 @@ async fn cookie_path(
     state: &IsolateState,
     request: &RequestContext,
     now: i64,
+    work: &Work,
 ) -> Authenticated {
     let leg = match ctx.return_leg() {
         None => None,
-        Some(ReturnLegSource::Nonce(nonce)) => Some(exchange_nonce(&state.config, nonce).await),
+        Some(ReturnLegSource::Nonce(nonce)) => {
+            let from = isolate::clock_ms();
+            let directives = exchange_nonce(&state.config, nonce).await;
+            work.add(|w| &mut w.handshake_us, from);
+            Some(directives)
+        }
         Some(ReturnLegSource::Token(token)) => {
-            Some(check_handshake_token(state, token, request, now).await)
+            Some(check_handshake_token(state, token, request, now, work).await)
         }
     };
     let leg = match leg {
@@ -160,7 +225,7 @@ async fn cookie_path(
         Some(directives) => {
             let session = match directives.session_to_verify() {
                 Some(token) => {
-                    let verified = verify_token(&token, state, request, now).await;
+                    let verified = verify_token(&token, state, request, now, work).await;
                     Some((token, verified))
                 }
                 None => None,
@@ -204,6 +269,7 @@ async fn check_handshake_token(
     token: &str,
     request: &RequestContext,
     now: i64,
+    work: &Work,
 ) -> LegDirectives {
     match &state.config.keys {
         KeyConfig::Pem(key) => {
@@ -213,7 +279,7 @@ async fn check_handshake_token(
             let kid = decode_jwt(token)
                 .ok()
                 .and_then(|d| d.kid().map(str::to_owned));
-            if let Err(error) = refresh_jwks(state, kid.as_deref(), request, now).await {
+            if let Err(error) = refresh_jwks(state, kid.as_deref(), request, now, work).await {
                 return LegDirectives::TokenRefused(error);
             }
             let jwks = state.jwks.borrow();
@@ -236,7 +302,9 @@ async fn verify_token(
     state: &IsolateState,
     request: &RequestContext,
     now: i64,
+    work: &Work,
 ) -> Verification {
+    work.found_token();
     let config = &state.config;
     let rules = ClaimRules {
         authorized_parties: &config.authorized_parties,
@@ -254,7 +322,7 @@ async fn verify_token(
     match &config.keys {
         KeyConfig::Pem(key) => {
             let step = begin(state, PEM_SETTINGS, token, KeySource::Pem(key), &rules);
-            finish(state, step, &rules, keep_after_exp).await
+            finish(state, step, &rules, keep_after_exp, work).await
         }
         KeyConfig::Jwks => {
             // A hit needs no key: skip the JWKS refresh check too.
@@ -270,7 +338,7 @@ async fn verify_token(
                     }
                 }
             };
-            if let Err(error) = refresh_jwks(state, kid.as_deref(), request, now).await {
+            if let Err(error) = refresh_jwks(state, kid.as_deref(), request, now, work).await {
                 return Verification::Rejected {
                     error,
                     signed: None,
@@ -281,7 +349,7 @@ async fn verify_token(
                 let key = KeySource::Jwks(jwks.find(kid.as_deref()));
                 begin(state, JWKS_SETTINGS, token, key, &rules)
             };
-            finish(state, step, &rules, keep_after_exp).await
+            finish(state, step, &rules, keep_after_exp, work).await
         }
         KeyConfig::None => Verification::Rejected {
             error: TokenError::JwkFailedToResolve,
@@ -327,16 +395,19 @@ async fn finish(
     step: Step,
     rules: &ClaimRules<'_>,
     keep_after_exp_ms: i64,
+    work: &Work,
 ) -> Verification {
     let pending = match step {
         Step::Done(verification) => return verification,
         Step::NeedSignature(pending) => pending,
     };
+    let from = isolate::clock_ms();
     let valid = match webcrypto::verify(&pending).await {
         Ok(valid) => valid,
         // No WebCrypto, or it refused the key: the pure-Rust RSA gives the same answer.
         Err(_) => pending.verify_in_rust(),
     };
+    work.add(|w| &mut w.webcrypto_us, from);
     let mut cache = state.tokens.borrow_mut();
     complete_cached(&mut cache, pending, valid, rules, keep_after_exp_ms)
 }
@@ -353,16 +424,20 @@ async fn refresh_jwks(
     kid: Option<&str>,
     request: &RequestContext,
     now: i64,
+    work: &Work,
 ) -> std::result::Result<(), TokenError> {
     // Another request of this isolate is fetching: wait for its keys (bounded by one fetch
     // attempt) instead of refusing valid tokens for want of them.
     let wait_for_ms = i64::try_from(ATTEMPT_TIMEOUT_MS).unwrap_or(0) + JWKS_WAIT_SLACK_MS;
     let mut now = now;
+    let from = isolate::clock_ms();
+    let mut waited = false;
     while state.jwks.borrow().fetch_in_flight(now, wait_for_ms)
         && state.jwks.borrow().find(kid).is_none()
     {
         Delay::from(Duration::from_millis(JWKS_WAIT_POLL_MS)).await;
         now = isolate::now_ms();
+        waited = true;
     }
     let due = state.jwks.borrow().needs_fetch(kid, now) == FetchDecision::Fetch;
     let mut failure = None;
@@ -389,6 +464,10 @@ async fn refresh_jwks(
                 failure = Some(problem.code_error());
             }
         }
+    }
+    if due || waited {
+        // Fetched, or waited for another request's fetch.
+        work.add(|w| &mut w.jwks_us, from);
     }
     if state.jwks.borrow().has_keys() {
         Ok(())

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, test } from "node:test";
 
 import { startFakeClerk } from "../support/fake-clerk.mjs";
+import { edgeTiming } from "../support/server-timing.mjs";
 import { startOrigin, startWorker } from "./support/index.mjs";
 import {
   GARBAGE_TOKEN,
@@ -229,6 +230,30 @@ describe("PEM key (CLERK_JWT_KEY)", () => {
     assert.equal(origin.requests.length, 0, "nothing refused reached the origin");
   });
 
+  test("every protected answer carries Server-Timing: what the edge did and how long it took", async () => {
+    origin.clear();
+    const token = await mintToken(key, sessionClaims({ sub: "user_timing", sid: "sess_timing" }));
+    const first = await call(worker, "/timing", { headers: bearer(token) });
+    assert.equal(first.status, 200, first.text);
+    assert.equal(first.headers.get("x-echo-origin"), "1", "the origin's answer, with our header added");
+    const cold = edgeTiming(first.headers.get("server-timing"));
+    assert.deepEqual(cold.steps, ["webcrypto", "denylist"]);
+    // Workers advance their clock only across I/O: the deny-list read in KV is one.
+    assert.ok(cold.timed.denylist >= 0 && cold.total >= cold.timed.denylist);
+
+    const again = await call(worker, "/timing", { headers: bearer(token) });
+    assert.deepEqual(edgeTiming(again.headers.get("server-timing")).steps, ["cache", "denylist"]);
+
+    const refused = await call(worker, "/timing");
+    assert.equal(refused.status, 401);
+    assert.deepEqual(edgeTiming(refused.headers.get("server-timing")).steps, ["none"]);
+    const bad = await call(worker, "/timing", { headers: bearer(GARBAGE_TOKEN) });
+    assert.equal(bad.status, 401);
+    assert.ok(edgeTiming(bad.headers.get("server-timing")).total >= 0);
+    const publicPath = await call(worker, "/public/timing");
+    assert.equal(publicPath.headers.get("server-timing"), null, "public paths are not checked");
+  });
+
   test("with CLERK_SIGN_IN_URL, signed-out document requests are redirected (307); others get 401", async () => {
     origin.clear();
     const original = `${worker.url}/reports/q3?sort=desc&page=2`;
@@ -396,6 +421,12 @@ describe("JWKS from the Backend API (CLERK_SECRET_KEY + CLERK_API_URL)", () => {
     );
     for (const answer of answers) assert.equal(answer.status, 200, answer.text);
     assert.equal(origin.requests.at(-1).headers["x-clerk-user-id"], "user_k1");
+    // Each waited for the one slow fetch, and Server-Timing shows where the time went.
+    for (const answer of answers) {
+      const timing = edgeTiming(answer.headers.get("server-timing"));
+      assert.ok(timing.steps.includes("jwks"), answer.headers.get("server-timing"));
+      assert.ok(timing.timed.jwks >= 500, `the JWKS wait is the slow part: ${answer.headers.get("server-timing")}`);
+    }
     const fetches = clerk.requests.filter((r) => r.route === "jwks");
     assert.equal(fetches.length, 1, "one fetch for the first tokens");
     assert.equal(fetches[0].method, "GET");
@@ -472,7 +503,13 @@ describe("a broken variable (CLERK_CLOCK_SKEW_MS=abc)", () => {
     key = await createSigningKey("ins_broken_cfg");
     origin = await startOrigin();
     worker = await startWorker({
-      vars: { ORIGIN_URL: origin.url, CLERK_JWT_KEY: key.pem, CLERK_CLOCK_SKEW_MS: "abc", CLERK_PUBLIC_PATHS: "/public/*" },
+      vars: {
+        ORIGIN_URL: origin.url,
+        CLERK_JWT_KEY: key.pem,
+        CLERK_CLOCK_SKEW_MS: "abc",
+        CLERK_PUBLIC_PATHS: "/public/*",
+        CLERK_SERVER_TIMING: "false",
+      },
     });
   });
 
@@ -489,6 +526,7 @@ describe("a broken variable (CLERK_CLOCK_SKEW_MS=abc)", () => {
     assert.ok(!answer.text.includes("abc"), "the value is not echoed");
     const noToken = await call(worker, "/app");
     assert.equal(noToken.status, 500, noToken.text);
+    assert.equal(noToken.headers.get("server-timing"), null, "CLERK_SERVER_TIMING=false");
     assert.equal(origin.requests.length, 0, "nothing forwarded");
   });
 

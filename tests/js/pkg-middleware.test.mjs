@@ -105,7 +105,10 @@ test("the forward response is what NextResponse.next({ request: { headers } }) b
   expected.set("x-clerk-auth-status", "signed-in");
   expected.set("x-clerk-user-id", "user_mw_1");
   expected.set("x-clerk-session-id", "sess_mw_1");
-  const theirs = NextResponse.next({ request: { headers: expected } });
+  // Our one response header, as an app would add it to NextResponse.next().
+  const timing = ours.headers.get("server-timing");
+  assert.match(timing, /^clerk-auth;dur=[0-9.]+;desc="webcrypto\+denylist"/);
+  const theirs = NextResponse.next({ request: { headers: expected }, headers: { "server-timing": timing } });
   assert.deepEqual([...ours.headers].sort(), [...theirs.headers].sort());
   assert.equal(ours.status, theirs.status);
 });
@@ -137,6 +140,7 @@ test("no token: 401 JSON with the reason, and one auth.denied line", async () =>
   assert.equal(line.ip, "203.0.113.7");
   assert.equal(line.user_agent, "curl/8");
   assert.equal(line.status, 401);
+  assert.equal(line.auth_status, "signed-out");
   assert.match(line.request_id, /^[0-9a-f]{16}$/);
   assert.match(line.ts, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
 });

@@ -11,6 +11,7 @@ import { after, before, test } from "node:test";
 import { Webhook } from "svix";
 
 import { startFakeClerk } from "../support/fake-clerk.mjs";
+import { edgeTiming } from "../support/server-timing.mjs";
 import { createSigningKey, jwksOf, mintExpiredToken, mintToken, sessionClaims } from "../e2e/support/tokens.mjs";
 import { startFakeUpstash } from "./support/fake-upstash.mjs";
 import { appDir, buildApp, installApp, startApp } from "./support/next-app.mjs";
@@ -95,6 +96,10 @@ test("a signed-in page and /api/whoami see the identity the middleware set", asy
   const html = await page.text();
   assert.match(html, /<p id="status">signed-in<\/p>/);
   assert.match(html, /<p id="user">user_next_1<\/p>/);
+  // The middleware's Server-Timing reaches the rendered page's response.
+  const timing = edgeTiming(page.headers.get("server-timing") ?? "");
+  assert.deepEqual(timing.steps, ["jwks", "webcrypto", "denylist"], page.headers.get("server-timing"));
+  assert.ok(timing.timed.jwks > 0, "the JWKS fetch of a fresh instance is timed");
 
   const whoami = await fetch(`${app.url}/api/whoami`, { headers: bearer(token) });
   assert.equal(whoami.status, 200);
@@ -126,6 +131,7 @@ test("expired and missing tokens: 401 JSON for APIs, the sign-in redirect for do
   const api = await fetch(`${app.url}/api/whoami?x=1`, { headers: bearer(expired) });
   assert.equal(api.status, 401);
   assert.equal(api.headers.get("x-clerk-auth-reason"), "token-expired");
+  assert.ok(edgeTiming(api.headers.get("server-timing") ?? "").total >= 0, "refusals carry Server-Timing too");
   assert.deepEqual(await api.json(), { error: "unauthenticated", reason: "token-expired" });
 
   const missing = await fetch(`${app.url}/api/whoami`);
@@ -142,6 +148,7 @@ test("expired and missing tokens: 401 JSON for APIs, the sign-in redirect for do
   assert.equal(denied.path, "/api/whoami", "the path, never the query");
   assert.equal(denied.user_id, "user_next_3");
   assert.equal(denied.status, 401);
+  assert.equal(denied.auth_status, "signed-out");
   assert.ok(!app.output().includes(expired), "a token never reaches the log");
   assert.ok(!app.output().includes(SECRET_KEY), "the secret key never reaches the log");
 });
