@@ -598,7 +598,11 @@ function checkFault(fault, scope) {
  *
  * options: secretKey (default DEFAULT_SECRET_KEY), jwks ({keys: [...]}), users and sessions
  * (partial objects, completed by makeUser/makeSession), sessionListForm (SESSION_LIST_FORMS),
- * now (() => ms), log (a function given one line per request; never the secret).
+ * now (() => ms), log (a function given one line per request; never the secret),
+ * rateLimit ({ limit, windowSeconds = 10 }: every answer then carries `X-RateLimit-Limit`,
+ * `X-RateLimit-Remaining` (limit minus the requests of the current window) and
+ * `X-RateLimit-Reset` (seconds left in it); Clerk documents only `Retry-After`, so these are
+ * off unless asked for).
  *
  * Returns { url, port, close(), state, setFault(scope, fault), clearFaults(), requests,
  * requestsTo(routeName), addUser(fields), addUsers(n, options), updateUser(id, fields),
@@ -656,6 +660,7 @@ export async function startFakeClerk(options = {}) {
   };
   const requests = [];
   const timers = new Set();
+  const rateWindow = { start: 0, used: 0 };
 
   function addUser(fields) {
     const user = makeUser(fields, now());
@@ -953,7 +958,23 @@ export async function startFakeClerk(options = {}) {
     return { entries };
   }
 
+  function rateLimitHeaders() {
+    if (!options.rateLimit) return {};
+    const { limit, windowSeconds = 10 } = options.rateLimit;
+    const windowMs = windowSeconds * 1000;
+    const at = now();
+    const windowStart = at - (at % windowMs);
+    if (rateWindow.start !== windowStart) Object.assign(rateWindow, { start: windowStart, used: 0 });
+    rateWindow.used += 1;
+    return {
+      "x-ratelimit-limit": String(limit),
+      "x-ratelimit-remaining": String(Math.max(0, limit - rateWindow.used)),
+      "x-ratelimit-reset": String(Math.ceil((windowStart + windowMs - at) / 1000)),
+    };
+  }
+
   function send(res, entry, status, body, headers = {}) {
+    headers = { ...rateLimitHeaders(), ...headers };
     entry.status = status;
     if (log) {
       log(
