@@ -64,5 +64,6 @@ export function verifyWebhook(input) {
 
 export { clerkEdgeMiddleware } from "./middleware.js";
 export { createWebhookHandler, createRevokeHandler, createRestoreHandler } from "./handlers.js";
+export { createDiagnoseHandler } from "./diagnose.js";
 export { memoryStore, upstashStore } from "./stores.js";
 export { resyncUsers, verifySync, SyncError } from "./sync.js";

@@ -122,9 +122,9 @@ export function jsonResponse(status, body, extraHeaders = {}) {
 }
 
 /**
- * Sends one Backend API (or JWKS) attempt planned by the Guard, abandoning it after
- * `timeout_ms`. Answers the outcome shape the Guard reads back. Never logs: the plan's
- * headers carry the secret key.
+ * Sends one Backend API (or JWKS, or status page) attempt planned by the Guard, abandoning
+ * it after `timeout_ms`. Answers the outcome shape the Guard reads back, with the response
+ * headers named in `plan.read_headers`. Never logs: the plan's headers carry the secret key.
  */
 export async function sendPlanned(fetchImpl, plan) {
   const controller = new AbortController();
@@ -137,7 +137,16 @@ export async function sendPlanned(fetchImpl, plan) {
       signal: controller.signal,
     });
     const body = await response.text();
-    return { status: response.status, body, retry_after: response.headers.get("retry-after") };
+    const outcome = { status: response.status, body, retry_after: response.headers.get("retry-after") };
+    // Headers the plan asks for by name (the diagnosis's rate-limit headers), nothing else.
+    if (plan.read_headers) {
+      outcome.headers = {};
+      for (const name of plan.read_headers) {
+        const value = response.headers.get(name);
+        if (value !== null) outcome.headers[name] = value;
+      }
+    }
+    return outcome;
   } catch {
     // The error's text can quote the URL; say only what kind of failure it was.
     return controller.signal.aborted ? { timeout: true } : { network_error: "connection failed" };

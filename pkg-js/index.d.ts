@@ -186,6 +186,93 @@ export interface AuthAuditLine {
 }
 
 /**
+ * The line every answered diagnosis prints (`level` `warn` when the overall verdict is
+ * `warn` or `fail`): the verdicts only, never a value.
+ */
+export interface DiagnoseAuditLine {
+  ts: string;
+  level: "info" | "warn";
+  event: "admin.diagnose";
+  request_id: string;
+  method: string;
+  path: string;
+  ip: string;
+  user_agent: string;
+  overall: DiagnoseVerdict;
+  /** Check name -> verdict. */
+  checks: Record<string, DiagnoseVerdict>;
+  status: 200;
+  ok: true;
+}
+
+/** A diagnosis verdict: `skipped` checks did not run here and do not count in `overall`. */
+export type DiagnoseVerdict = "ok" | "warn" | "fail" | "skipped";
+
+/** One check of a {@link DiagnoseReport}: the fields below, plus the check's own facts. */
+export interface DiagnoseCheck {
+  name:
+    | "configuration"
+    | "keys"
+    | "backend_api"
+    | "status_page"
+    | "deny_list"
+    | "d1"
+    | "auth_live"
+    | "state";
+  verdict: DiagnoseVerdict;
+  /** How long the probe took (one attempt), `null` when none ran. */
+  took_ms: number | null;
+  /** The facts in one line (the text form's row). */
+  summary: string;
+  /** What to do; `null` when ok. */
+  advice: string | null;
+  /**
+   * The facts: `variables` ({name, state: "set" | "unset" | "invalid", problem?}[]),
+   * `source`/`kids`/`cached_keys` (keys), `request`/`status`/`rate_limit` (backend_api),
+   * `url`/`reachable`/`indicator`/`description` (status_page), `live` (auth_live),
+   * `bypass`/`webhooks`/`handshake`/`health` (state).
+   */
+  [fact: string]: unknown;
+}
+
+/** The JSON body of `GET /__clerk/admin/diagnose` (`?format=text`: the same as text). */
+export interface DiagnoseReport {
+  /** The worst verdict of the checks. */
+  overall: "ok" | "warn" | "fail";
+  at: string;
+  version: string;
+  thresholds: {
+    auth_p95_ms: number;
+    api_ms: number;
+    deny_list_ms: number;
+    d1_ms: number;
+    status_page_timeout_ms: number;
+  };
+  checks: DiagnoseCheck[];
+}
+
+/** Options of {@link createDiagnoseHandler}. */
+export interface DiagnoseHandlerOptions {
+  /** The configuration; default `process.env`. */
+  env?: ClerkEdgeEnv;
+  /** The deny-list store whose read is timed; default this runtime's {@link memoryStore}. */
+  store?: DenyListStore;
+  /** The `fetch` for the Backend API, the JWKS and the status page; default the global one. */
+  fetch?: typeof fetch;
+}
+
+/**
+ * `GET` route handler of `/__clerk/admin/diagnose` ({@link DiagnoseReport}; text with
+ * `?format=text`): needs `Authorization: Bearer <CLERK_ADMIN_TOKEN>` (unset: 404). Times
+ * one attempt each of the Backend API, the JWKS, Clerk's status page (`CLERK_STATUS_URL`)
+ * and a store read, all at once. Its live section stays empty unless this runtime also
+ * protects requests: in Next.js ask the middleware, which answers the same route itself.
+ */
+export function createDiagnoseHandler(
+  options?: DiagnoseHandlerOptions,
+): (req: Request) => Promise<Response>;
+
+/**
  * The `event` of the lines {@link resyncUsers} and {@link verifySync} print (and the Worker's
  * resync routes): `action` is `start`, `resume`, `cancel`, `done` or `failed`, with
  * `operator_reason` and the counters.
@@ -216,8 +303,9 @@ export interface HealthReport {
  * always removed first); others get 401 JSON, a 307 to `CLERK_SIGN_IN_URL`, or 500 while
  * misconfigured. With a publishable key, expired session cookies of GET documents take
  * Clerk's handshake (307 to the Frontend API, `x-clerk-auth-status: handshake`), and the
- * cookies it sets reach the page's response. Also answers `GET /__clerk/health`. Audit lines
- * go to `console.log`.
+ * cookies it sets reach the page's response. Also answers `GET /__clerk/health` and
+ * `GET /__clerk/admin/diagnose` (with the live record of the requests it protected; see
+ * {@link createDiagnoseHandler}). Audit lines go to `console.log`.
  */
 export function clerkEdgeMiddleware(
   options?: ClerkEdgeMiddlewareOptions,

@@ -18,6 +18,7 @@ import {
   audit,
   DENY_CACHE_TTL_MS,
 } from "./guard.js";
+import { answerDiagnose } from "./diagnose.js";
 import { verifyRsaCheck } from "./webcrypto.js";
 
 // src/policy/decision.rs is_identity_header: `x-clerk-*`, and the `x_clerk_*` spellings that
@@ -84,6 +85,9 @@ export function clerkEdgeMiddleware(options = {}) {
         case "admin-revoke":
         case "admin-restore":
           return jsonResponse(404, { error: "not-found", message: CLERK_ROUTE_IN_NEXT });
+        case "admin-diagnose":
+          // Only the middleware sees protected traffic: its answer has the live section.
+          return await answerDiagnose(state, req, facts, store, options.fetch ?? globalThis.fetch, true);
         case "clerk-not-found":
           return jsonResponse(404, { error: "not-found", message: "no such /__clerk route" });
         default:

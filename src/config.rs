@@ -439,6 +439,21 @@ impl Config {
         self.problems.iter().filter(|p| p.impact == Impact::Auth)
     }
 
+    /// The message of the admin routes' 500 while an admin variable is invalid: each
+    /// variable and its problem, never a value.
+    pub fn admin_misconfigured_message(&self) -> String {
+        let problems: Vec<String> = self
+            .problems
+            .iter()
+            .filter(|problem| problem.impact == Impact::Admin)
+            .map(|problem| format!("{} {}", problem.variable, problem.problem))
+            .collect();
+        format!(
+            "the admin routes are off until the configuration is fixed: {}",
+            problems.join("; ")
+        )
+    }
+
     /// Whether problems of this impact exist.
     pub fn has_problems(&self, impact: Impact) -> bool {
         self.problems.iter().any(|p| p.impact == impact)

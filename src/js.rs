@@ -87,9 +87,9 @@ pub mod edge {
     use wasm_bindgen::prelude::wasm_bindgen;
 
     use crate::admin::revocation::{
-        self, admin_plan, check_admin_head, session_deny_ttl_seconds, AdminError, AdminPlan,
-        AdminRequestHead, AdminRoute, AdminStep, DenyEntry, DenySource, DenyTtlInputs, PlanContext,
-        StepOutcome,
+        self, admin_plan, check_admin_auth, check_admin_head, session_deny_ttl_seconds, AdminAuth,
+        AdminError, AdminPlan, AdminRequestHead, AdminRoute, AdminStep, DenyEntry, DenySource,
+        DenyTtlInputs, PlanContext, StepOutcome,
     };
     use crate::audit::{AuditEvent, Level, RequestContext};
     use crate::auth::handshake::return_leg::{handshake_payload_request, verify_handshake_token};
@@ -109,6 +109,7 @@ pub mod edge {
     };
     use crate::config::{Config, Impact, KeyConfig};
     use crate::diagnose::live::{AuthWork, LiveStats};
+    use crate::diagnose::report;
     use crate::policy::bypass::BypassMode;
     use crate::policy::decision::{
         decide_with, handshake_applies, needs_verification, route, DenyListHit, RequestFacts, Route,
@@ -965,17 +966,9 @@ pub mod edge {
                     .to_string()
             };
             if admin_token.is_some() && self.config.has_problems(Impact::Admin) {
-                let problems: Vec<String> = self
-                    .config
-                    .problems
-                    .iter()
-                    .filter(|problem| problem.impact == Impact::Admin)
-                    .map(|problem| format!("{} {}", problem.variable, problem.problem))
-                    .collect();
-                return refused(AdminRefusal::Misconfigured(format!(
-                    "the admin routes are off until the configuration is fixed: {}",
-                    problems.join("; ")
-                )));
+                return refused(AdminRefusal::Misconfigured(
+                    self.config.admin_misconfigured_message(),
+                ));
             }
             match check_admin_head(admin_token, &head) {
                 Ok(()) => json!({ "read_limit": revocation::MAX_BODY_BYTES }).to_string(),
@@ -1007,9 +1000,157 @@ pub mod edge {
                     .map(|s| s.expose().to_owned()),
             }
         }
+
+        /// `GET /__clerk/admin/diagnose`, first step (the same checks and lines as the
+        /// Worker's): `{"respond": ...}` (404 without `CLERK_ADMIN_TOKEN`, 500, 405, 401) or
+        /// `{"plan": {"jwks", "backend", "status_page", "store_key"}}`: the probes to run at
+        /// once, each a `fetch` plan (`{url, method, headers, timeout_ms}`; `backend` also
+        /// `read_headers`) or `null` when not configured, and the deny-list key to read. The
+        /// Backend API plans hold the secret key: for `fetch` only.
+        #[wasm_bindgen(js_name = diagnoseHead)]
+        pub fn diagnose_head(&self, facts_json: &str, now: f64) -> String {
+            let facts = Facts::parse(facts_json);
+            if let Some(refusal) = self.admin_get_access(&facts, now_ms(now)) {
+                return json!({ "respond": refusal }).to_string();
+            }
+            let config = &self.config;
+            let api = |request: &ApiRequest| {
+                let secret = config.secret_key.as_ref()?;
+                Some(fetch_plan(&config.api_url, secret.expose(), request, 0))
+            };
+            let jwks = match config.keys {
+                KeyConfig::Jwks => api(&ApiRequest::jwks()),
+                KeyConfig::Pem(_) | KeyConfig::None => None,
+            };
+            let mut backend = api(&ApiRequest::probe_users());
+            if let Some(Value::Object(plan)) = &mut backend {
+                plan.insert("read_headers".into(), json!(report::RATE_LIMIT_HEADERS));
+            }
+            let status_page = config.status_url.as_ref().map(|url| {
+                json!({
+                    "url": url,
+                    "method": "GET",
+                    "headers": [["accept", "application/json"]],
+                    "timeout_ms": report::STATUS_TIMEOUT_MS,
+                })
+            });
+            json!({ "plan": {
+                "jwks": jwks,
+                "backend": backend,
+                "status_page": status_page,
+                "store_key": report::ABSENT_KEY,
+            }})
+            .to_string()
+        }
+
+        /// `GET /__clerk/admin/diagnose`, last step: the answer (`{status, headers, body,
+        /// audit}`, JSON or text by `query`, the URL's query string without `?`) from what
+        /// the probes of [`Self::diagnose_head`]'s plan saw (`outcomes_json`: `{"jwks",
+        /// "backend", "status_page"}` each `null` (not run) or `{took_ms}` plus `{status,
+        /// body, headers}`, `{timeout: true}` or `{network_error}`; `"store"`: `{took_ms, ok}`
+        /// or `{took_ms, error}`). `middleware`: whether this runtime sees the protected
+        /// traffic (the middleware); a route handler's live section is reported only when
+        /// its guard recorded decisions.
+        #[wasm_bindgen(js_name = diagnose)]
+        pub fn diagnose(
+            &self,
+            facts_json: &str,
+            outcomes_json: &str,
+            query: &str,
+            middleware: bool,
+            now: f64,
+        ) -> String {
+            let outcomes: Value = serde_json::from_str(outcomes_json).unwrap_or(Value::Null);
+            let not_set = "CLERK_SECRET_KEY is not set";
+            let jwks = match self.config.keys {
+                KeyConfig::Jwks => {
+                    let (probe, body) = probe_of(&outcomes["jwks"], not_set);
+                    Some(report::JwksFacts::new(
+                        probe,
+                        body.as_deref(),
+                        self.jwks.has_keys(),
+                    ))
+                }
+                KeyConfig::Pem(_) | KeyConfig::None => None,
+            };
+            let backend = &outcomes["backend"];
+            let headers = &backend["headers"];
+            let rate_limit = report::RateLimit::from_headers(|name| headers[name].as_str());
+            let (status_probe, status_body) =
+                probe_of(&outcomes["status_page"], "CLERK_STATUS_URL is invalid");
+            let store = &outcomes["store"];
+            let store_probe = report::Probe::ran(
+                millis(&store["took_ms"]),
+                if store["ok"] == true {
+                    report::Outcome::Done
+                } else {
+                    report::Outcome::Failed("store read failed")
+                },
+            );
+            let live = self.live.summary();
+            let facts = report::Facts {
+                jwks,
+                backend: (probe_of(backend, not_set).0, rate_limit),
+                status_page: report::StatusFacts::new(status_probe, status_body.as_deref()),
+                deny_list: (store_probe, "store"),
+                d1: None,
+                live: (middleware || live.decisions > 0).then_some(live),
+                jwks_refresh_failing: self.jwks.last_failure().is_some(),
+            };
+            let now = now_ms(now);
+            let diagnosis = report::diagnose(&self.config, &facts, now);
+            let audit = Some(line(
+                diagnosis.audit_event(),
+                &Facts::parse(facts_json).context(),
+                now,
+            ));
+            if report::wants_text(query) {
+                let mut answer = respond(200, &Value::Null, &[], audit);
+                answer["headers"] = json!([
+                    ["content-type", "text/plain; charset=utf-8"],
+                    ["cache-control", "no-store"]
+                ]);
+                answer["body"] = diagnosis.to_text().into();
+                return answer.to_string();
+            }
+            respond(200, &diagnosis.to_json(), &[], audit).to_string()
+        }
     }
 
     impl Guard {
+        /// The checks of an admin `GET` route, in the Worker's order (src/worker/admin.rs
+        /// `check_access`): the refusal with its line, or `None` to go on.
+        fn admin_get_access(&self, facts: &Facts, now: i64) -> Option<Value> {
+            let request = facts.context();
+            // Only the refusals below are passed, none of which names the route.
+            let refuse = |refusal| Some(admin_refusal(AdminRoute::Revoke, refusal, &request, now));
+            let Some(admin_token) = self.config.admin_token.as_ref() else {
+                return refuse(AdminRefusal::Error(&AdminError::NotConfigured));
+            };
+            if self.config.has_problems(Impact::Admin) {
+                return refuse(AdminRefusal::Misconfigured(
+                    self.config.admin_misconfigured_message(),
+                ));
+            }
+            if !facts.method.eq_ignore_ascii_case("GET") {
+                let event = AuditEvent::new(Level::Warn, "admin.denied")
+                    .text("reason", "method-not-allowed")
+                    .value("status", 405.into())
+                    .value("ok", false.into());
+                return Some(respond(
+                    405,
+                    &json!({"error": "method-not-allowed", "message": "this route accepts GET"}),
+                    &[("allow", "GET".to_owned())],
+                    Some(line(event, &request, now)),
+                ));
+            }
+            match check_admin_auth(facts.authorization.as_deref(), admin_token.expose()) {
+                AdminAuth::Ok => None,
+                AdminAuth::Missing => refuse(AdminRefusal::Error(&AdminError::MissingToken)),
+                AdminAuth::Wrong => refuse(AdminRefusal::Error(&AdminError::WrongToken)),
+            }
+        }
+
         /// The request's own session token (`Authorization`, else the cookie Clerk's rules
         /// pick), when the decision needs it verified.
         fn request_token(&self, facts: &Facts, path: &str, now: i64) -> Option<String> {
@@ -1269,6 +1410,32 @@ pub mod edge {
             &headers,
             Some(line(refusal.audit_event(), request, now)),
         )
+    }
+
+    /// Whole milliseconds of a JavaScript duration (`performance.now()` differences).
+    fn millis(value: &Value) -> u64 {
+        value
+            .as_f64()
+            .filter(|ms| ms.is_finite() && *ms > 0.0)
+            .map_or(0, |ms| ms.round() as u64)
+    }
+
+    /// A probe as the JavaScript side reports it (`null`: not run, for want of `missing`),
+    /// with the body of a 2xx answer.
+    fn probe_of(value: &Value, missing: &'static str) -> (report::Probe, Option<String>) {
+        if value.is_null() {
+            return (report::Probe::NotConfigured(missing), None);
+        }
+        let outcome = api_outcome_value(value);
+        let body = match &outcome {
+            ApiOutcome::Response { status, body, .. } if (200..300).contains(status) => {
+                Some(body.clone())
+            }
+            _ => None,
+        };
+        let probe =
+            report::Probe::ran(millis(&value["took_ms"]), report::Outcome::of_api(&outcome));
+        (probe, body)
     }
 
     fn admin_route(name: &str) -> AdminRoute {

@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 
 use crate::audit::{clean_text, AuditEvent, Level};
 use crate::auth::keys;
-use crate::clerk_api::{parse_retry_after_seconds, ATTEMPT_TIMEOUT_MS};
+use crate::clerk_api::{parse_retry_after_seconds, ApiOutcome, ATTEMPT_TIMEOUT_MS};
 use crate::config::{Config, Impact, KeyConfig, VARIABLES};
 use crate::diagnose::live::LiveSummary;
 use crate::health::health_report;
@@ -22,6 +22,8 @@ use crate::rfc3339::format_millis;
 
 /// Path of the route.
 pub const DIAGNOSE_PATH: &str = "/__clerk/admin/diagnose";
+/// The deny-list key the store probe reads: never written, so the read measures a miss.
+pub const ABSENT_KEY: &str = "diagnose:absent";
 /// The runbook's threshold for the edge's own auth work: a p95 above it warns.
 pub const AUTH_P95_WARN_US: u64 = 100_000;
 /// The runbook's threshold for a Backend API (or JWKS) answer: slower warns.
@@ -87,6 +89,17 @@ pub enum Outcome {
     /// The connection or the operation failed: a kind (`connection failed`, `kv`), never a
     /// runtime's error text (it could quote a URL).
     Failed(&'static str),
+}
+
+impl Outcome {
+    /// How an HTTP attempt ended, from what the adapter saw.
+    pub fn of_api(outcome: &ApiOutcome) -> Self {
+        match outcome {
+            ApiOutcome::Response { status, .. } => Self::Http(*status),
+            ApiOutcome::Timeout => Self::Timeout,
+            ApiOutcome::NetworkError(_) => Self::Failed("connection failed"),
+        }
+    }
 }
 
 /// One probe: not run, or one timed attempt.

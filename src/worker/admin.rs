@@ -247,20 +247,11 @@ pub(super) fn refuse_invalid(
 /// The 500 of an invalid `CLERK_ADMIN_TOKEN`: names the variable and the problem, never the
 /// value.
 fn misconfigured(config: &Config) -> Result<Response> {
-    let problems: Vec<String> = config
-        .problems
-        .iter()
-        .filter(|problem| problem.impact == Impact::Admin)
-        .map(|problem| format!("{} {}", problem.variable, problem.problem))
-        .collect();
     json_text_response(
         500,
         json!({
             "error": "misconfigured",
-            "message": format!(
-                "the admin routes are off until the configuration is fixed: {}",
-                problems.join("; ")
-            ),
+            "message": config.admin_misconfigured_message(),
         })
         .to_string(),
         &[],

@@ -13,7 +13,7 @@ use futures_util::future::join5;
 use crate::clerk_api::{ApiOutcome, ApiRequest, ATTEMPT_TIMEOUT_MS};
 use crate::config::KeyConfig;
 use crate::diagnose::report::{
-    diagnose, wants_text, Facts, JwksFacts, Outcome, Probe, RateLimit, StatusFacts,
+    diagnose, wants_text, Facts, JwksFacts, Outcome, Probe, RateLimit, StatusFacts, ABSENT_KEY,
     STATUS_TIMEOUT_MS,
 };
 
@@ -23,9 +23,6 @@ use super::denylist::KV_BINDING;
 use super::isolate::{now_ms, IsolateState};
 use super::{emit, json_response, RequestUrl};
 use crate::audit::RequestContext;
-
-/// The deny-list key the probe reads: never written, so the read measures a miss.
-const ABSENT_KEY: &str = "diagnose:absent";
 
 /// Handles the route.
 pub async fn handle(
@@ -85,8 +82,7 @@ fn timed(started: i64, outcome: &std::result::Result<Answer, ApiOutcome>) -> Pro
         now_ms(),
         match outcome {
             Ok(answer) => Outcome::Http(answer.status),
-            Err(ApiOutcome::Timeout) => Outcome::Timeout,
-            Err(_) => Outcome::Failed("connection failed"),
+            Err(failed) => Outcome::of_api(failed),
         },
     )
 }

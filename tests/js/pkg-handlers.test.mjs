@@ -13,24 +13,11 @@ import {
   memoryStore,
 } from "../../pkg-js/index.js";
 import { startFakeClerk } from "../support/fake-clerk.mjs";
+import { capture } from "./support/capture.mjs";
 
 const WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const ADMIN_TOKEN = "admin-token-for-tests-0123456789abcdef";
 const SECRET_KEY = "sk_test_handlers_secret";
-
-/** Runs `fn` with console.log captured; returns [result, audit events] without the
- * config.invalid lines a Guard prints once (these envs set no verification key). */
-async function capture(fn) {
-  const lines = [];
-  const original = console.log;
-  console.log = (...args) => lines.push(args.join(" "));
-  try {
-    const result = await fn();
-    return [result, lines.map((l) => JSON.parse(l)).filter((e) => e.event !== "config.invalid")];
-  } finally {
-    console.log = original;
-  }
-}
 
 function delivery(event, { id = `msg_${randomUUID()}`, secret = WEBHOOK_SECRET, at = new Date() } = {}) {
   const body = JSON.stringify(event);

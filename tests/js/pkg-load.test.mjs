@@ -21,6 +21,7 @@ test("the Node entry exports every function that index.d.ts declares", () => {
   const declared = [...dts.matchAll(/^export function (\w+)/gm)].map((m) => m[1]).sort();
   assert.deepEqual(declared, [
     "clerkEdgeMiddleware",
+    "createDiagnoseHandler",
     "createRestoreHandler",
     "createRevokeHandler",
     "createWebhookHandler",
