@@ -107,15 +107,28 @@ impl LiveStats {
 
     /// The figures of the record.
     pub fn summary(&self) -> LiveSummary {
-        let mut sorted = self.recent.clone();
-        sorted.sort_unstable();
+        // A binary insertion per value (at most WINDOW of them, only when diagnosed): a
+        // general sort would cost the Worker kilobytes of wasm.
+        let mut sorted: Vec<u32> = Vec::with_capacity(self.recent.len());
+        for value in &self.recent {
+            let at = sorted.partition_point(|v| v <= value);
+            sorted.insert(at, *value);
+        }
         let at = |q: usize| -> Option<u64> {
             // Nearest rank: the smallest value with at least q% of the window at or below it.
             let rank = (q * sorted.len()).div_ceil(100).max(1);
             sorted.get(rank - 1).map(|v| u64::from(*v))
         };
-        let mut refusals = self.refusals.clone();
-        refusals.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        // Most frequent first, ties by name: an insertion into place (at most MAX_REASONS
+        // entries), as a general sort would cost the Worker kilobytes of wasm.
+        let mut refusals: Vec<(String, u64)> = Vec::with_capacity(self.refusals.len());
+        for entry in &self.refusals {
+            let at = refusals
+                .iter()
+                .position(|other| (entry.1, &other.0) > (other.1, &entry.0))
+                .unwrap_or(refusals.len());
+            refusals.insert(at, entry.clone());
+        }
         LiveSummary {
             decisions: self.decisions,
             since_ms: self.since_ms,
@@ -164,11 +177,11 @@ impl LiveSummary {
 
     /// The JSON form of diagnose's `live` section.
     pub fn to_json(&self) -> Value {
-        let refusals: serde_json::Map<String, Value> = self
-            .refusals
-            .iter()
-            .map(|(reason, count)| (reason.clone(), Value::from(*count)))
-            .collect();
+        // Inserted one by one: collecting into a map would pull a sort into the Worker's wasm.
+        let mut refusals = serde_json::Map::new();
+        for (reason, count) in &self.refusals {
+            refusals.insert(reason.clone(), Value::from(*count));
+        }
         json!({
             "decisions": self.decisions,
             "since": self.since_ms.map(crate::rfc3339::format_millis),

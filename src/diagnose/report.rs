@@ -44,6 +44,10 @@ pub const RATE_LIMIT_HEADERS: [&str; 4] = [
     "x-ratelimit-remaining",
     "x-ratelimit-reset",
 ];
+/// The advice when Clerk answers 401/403 to the secret key.
+const KEY_REFUSED: &str = "Clerk refused CLERK_SECRET_KEY: copy this instance's Secret key \
+                           from the Clerk dashboard, and check CLERK_API_URL";
+
 /// Longest text kept from the status page's own description.
 const MAX_STATUS_TEXT_CHARS: usize = 120;
 
@@ -451,15 +455,13 @@ fn jwks_check(facts: &JwksFacts) -> Check {
                 format!("jwks: {why}; this isolate still has keys"),
             )
             .advice(
-                "tokens signed with the cached keys still verify here, but new isolates and \
-                 a key rotation cannot: check Clerk's status page; if it lasts, set \
-                 CLERK_JWT_KEY (PEM, no network) or runbook 1 (grace bypass)",
+                "cached keys still verify here, new isolates cannot: check Clerk's status \
+                 page; if it lasts, set CLERK_JWT_KEY (PEM, no network) or runbook 1",
             )
         } else {
             base(Verdict::Fail, format!("jwks: {why}; no key cached")).advice(
-                "no token can be verified in an isolate without keys: set CLERK_JWT_KEY (the \
-                 PEM public key, no network), or turn on the emergency bypass (runbook 1; \
-                 only `open` helps without keys)",
+                "no token can be verified here: set CLERK_JWT_KEY (PEM, no network), or \
+                 runbook 1 (only `open` helps without keys)",
             )
         }
     };
@@ -467,7 +469,7 @@ fn jwks_check(facts: &JwksFacts) -> Check {
         (Probe::NotConfigured(what), _) => base(Verdict::Skipped, "jwks: not fetched".into())
             .advice(format!("{what}: set it to fetch the JWKS")),
         (Probe::Ran { took_ms, .. }, Some(Ok(count))) => {
-            let summary = format!("jwks: {count} key(s) fetched in {took_ms} ms");
+            let summary = format!("jwks: {count} key(s)");
             let check = base(Verdict::Ok, summary).fact("kids", (*count).into());
             if *took_ms > API_WARN_MS {
                 Check {
@@ -492,10 +494,7 @@ fn jwks_check(facts: &JwksFacts) -> Check {
                 ..
             },
             None,
-        ) => base(Verdict::Fail, format!("jwks: HTTP {status}")).advice(
-            "Clerk refused CLERK_SECRET_KEY: copy the Secret key of this instance from the \
-             Clerk dashboard (API keys), and check CLERK_API_URL",
-        ),
+        ) => base(Verdict::Fail, format!("jwks: HTTP {status}")).advice(KEY_REFUSED),
         (Probe::Ran { outcome, .. }, None) => unreachable(outcome_text(outcome)),
     }
 }
@@ -539,14 +538,11 @@ fn backend(probe: &Probe, rate_limit: &RateLimit) -> Check {
     match outcome {
         Outcome::Http(200..=299) if took_ms > API_WARN_MS => check(Verdict::Warn).advice(format!(
             "Clerk's Backend API took {took_ms} ms (> {API_WARN_MS} ms): admin calls, \
-             handshakes and JWKS refreshes wait as long; check Clerk's status page and repeat \
-             the diagnosis; keep heavy jobs (resync) for later"
+             handshakes and JWKS refreshes wait as long; check Clerk's status page, diagnose \
+             again, hold back resyncs"
         )),
         Outcome::Http(200..=299) => check(Verdict::Ok),
-        Outcome::Http(401 | 403) => check(Verdict::Fail).advice(
-            "Clerk refused CLERK_SECRET_KEY: copy the Secret key of this instance from the Clerk \
-             dashboard (API keys) and check CLERK_API_URL",
-        ),
+        Outcome::Http(401 | 403) => check(Verdict::Fail).advice(KEY_REFUSED),
         Outcome::Http(429) => {
             let wait = rate_limit
                 .retry_after
@@ -558,9 +554,8 @@ fn backend(probe: &Probe, rate_limit: &RateLimit) -> Check {
         }
         Outcome::Http(500..=599) | Outcome::Timeout | Outcome::Failed(_) => check(Verdict::Fail)
             .advice(
-                "the Backend API is failing: check Clerk's status page; signed-in requests \
-                 keep working on cached or PEM keys; if tokens cannot be verified, runbook 1 \
-                 (grace bypass)",
+                "the Backend API fails: check Clerk's status page; cached or PEM keys keep \
+                 verifying; if tokens cannot be verified, runbook 1",
             ),
         Outcome::Http(_) | Outcome::Done => check(Verdict::Warn).advice(
             "an unexpected answer: check CLERK_API_URL points at the Backend API \
@@ -649,16 +644,14 @@ fn storage(name: &'static str, probe: &Probe, what: &'static str, warn_ms: u64) 
         Probe::Ran { took_ms, outcome } => {
             let took = Some(*took_ms);
             match outcome {
-                Outcome::Done | Outcome::Http(200..=299) if *took_ms > warn_ms => Check::new(
-                    name,
-                    Verdict::Warn,
-                    format!("{what}: answered in {took_ms} ms"),
-                )
-                .took(took)
-                .advice(format!(
-                    "{what} took {took_ms} ms (> {warn_ms} ms): check the platform's \
-                             status; repeat the diagnosis to tell a cold read from a trend"
-                )),
+                Outcome::Done | Outcome::Http(200..=299) if *took_ms > warn_ms => {
+                    Check::new(name, Verdict::Warn, format!("{what}: slow"))
+                        .took(took)
+                        .advice(format!(
+                    "{what} took {took_ms} ms (> {warn_ms} ms): check the platform's status; \
+                     diagnose again to tell a cold read from a trend"
+                ))
+                }
                 Outcome::Done | Outcome::Http(200..=299) => {
                     Check::new(name, Verdict::Ok, format!("{what}: answered")).took(took)
                 }
@@ -692,7 +685,7 @@ fn live(summary: Option<&LiveSummary>) -> Check {
              decisions",
         );
     };
-    // Integer arithmetic only: float formatting would cost the Worker kilobytes of wasm.
+    // Milliseconds with one decimal, from whole microseconds.
     let ms = |us: Option<u64>| {
         us.map_or_else(
             || "-".to_owned(),
