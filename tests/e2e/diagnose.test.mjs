@@ -142,6 +142,11 @@ describe("GET /__clerk/admin/diagnose in wrangler dev", () => {
     assert.equal(check(body, "state").bypass.mode, "off");
     assert.equal(check(body, "state").webhooks.paused, false);
 
+    const text = await diagnose(healthy, { query: "?format=text" });
+    const liveRow = text.text.split("\n").find((l) => l.startsWith("auth_live "));
+    assert.match(liveRow, /^auth_live\s+ok\s+-\s+5 decisions, p50 \d+\.\d ms, p95 \d+\.\d ms/);
+    console.log(`diagnose (healthy) live row: ${liveRow}`);
+
     const line = await healthy.waitForAudit((e) => e.event === "admin.diagnose" && e.user_agent === answer.tag);
     assert.equal(line.overall, "ok");
     assert.deepEqual(Object.keys(line.checks).sort(), [...CHECKS].sort());
