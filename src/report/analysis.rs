@@ -714,11 +714,24 @@ pub fn clock(ms: i64) -> String {
     format_millis(ms).get(11..16).unwrap_or("").to_owned()
 }
 
+/// `1234567` as `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// `reason (n), reason (n)`.
 pub fn list_counts(counts: &[(String, u64)]) -> String {
     counts
         .iter()
-        .map(|(name, n)| format!("{name} ({n})"))
+        .map(|(name, n)| format!("{name} ({})", thousands(*n)))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -751,7 +764,7 @@ fn timeline(spikes: &[Spike], episodes: &[Episode], admin: &[AdminAction]) -> Ve
             "refusal_spike",
             format!(
                 "Refusal spike begins: {} refusals{}, peak {}/min at {} (baseline {}/min); top reasons: {}",
-                s.refusals,
+                thousands(s.refusals),
                 if s.open { " until the end of the log".to_owned() } else { until(s.start_ms, s.end_ms) },
                 s.peak_per_minute,
                 clock(s.peak_at_ms),
@@ -783,7 +796,7 @@ fn timeline(spikes: &[Spike], episodes: &[Episode], admin: &[AdminAction]) -> Ve
             .map_or_else(String::new, |p| format!("; problem: \"{p}\""));
         let (start, end) = match e.kind {
             EpisodeKind::KeyFailure => (
-                format!("Key refresh failures begin{reasons}: {} failures{span}{problem}", e.count),
+                format!("Key refresh failures begin{reasons}: {} failures{span}{problem}", thousands(e.count)),
                 "Last key refresh failure".to_owned(),
             ),
             EpisodeKind::Bypass => (
@@ -792,8 +805,8 @@ fn timeline(spikes: &[Spike], episodes: &[Episode], admin: &[AdminAction]) -> Ve
                     e.key_part("mode").unwrap_or("(unknown)"),
                     quoted(e.key_part("bypass_reason")),
                     e.key_part("until").unwrap_or("no end set"),
-                    e.count,
-                    e.users,
+                    thousands(e.count),
+                    thousands(e.users),
                 ),
                 format!(
                     "Bypass off ({}): last bypassed request",
@@ -803,32 +816,33 @@ fn timeline(spikes: &[Spike], episodes: &[Episode], admin: &[AdminAction]) -> Ve
             EpisodeKind::WebhookPause => (
                 format!(
                     "Webhook processing paused: {} deliveries answered 503 for Svix to redeliver{span}",
-                    e.count
+                    thousands(e.count)
                 ),
                 "Last paused webhook delivery".to_owned(),
             ),
             EpisodeKind::WebhookFailure => (
-                format!("Webhook failures begin{reasons}: {} failed deliveries{span}", e.count),
+                format!("Webhook failures begin{reasons}: {} failed deliveries{span}", thousands(e.count)),
                 "Last webhook failure".to_owned(),
             ),
             EpisodeKind::HandshakeLoop => (
                 format!(
                     "Handshake loops{reasons}: {} visitors hit the redirect limit{span} ({} users)",
-                    e.count, e.users
+                    thousands(e.count),
+                    thousands(e.users)
                 ),
                 "Last handshake loop".to_owned(),
             ),
             EpisodeKind::ConfigInvalid => {
                 let variable = e.key_part("variable").unwrap_or("(unknown variable)");
                 (
-                    format!("Invalid configuration: {variable}, {} lines{span}{problem}", e.count),
+                    format!("Invalid configuration: {variable}, {} lines{span}{problem}", thousands(e.count)),
                     format!("Last config.invalid line for {variable}"),
                 )
             }
             EpisodeKind::RuntimeError => {
                 let event = e.key_part("event").unwrap_or("error");
                 (
-                    format!("{event}{reasons}: {} errors{span}", e.count),
+                    format!("{event}{reasons}: {} errors{span}", thousands(e.count)),
                     format!("Last {event}"),
                 )
             }
@@ -918,6 +932,14 @@ mod tests {
             json!({"event":"auth.allowed"}),
         );
         a.finish(InputStats::default()).spikes
+    }
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use super::analysis::{clock, list_counts, Counts, Report};
+use super::analysis::{clock, list_counts, thousands, Counts, Report};
 use super::input::Form;
 use super::redact::markdown_text;
 use super::{date_text, duration_text};
@@ -15,19 +15,6 @@ use crate::rfc3339::format_millis;
 
 /// The sections left for people, in order.
 pub const BLANK_SECTIONS: [&str; 4] = ["Root cause", "Resolution", "Prevention", "Lessons learned"];
-
-/// `1234567` as `1,234,567`.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
 
 /// `2026-11-25 16:02 UTC`.
 fn minute_text(ms: i64) -> String {
@@ -193,14 +180,6 @@ impl Report {
 mod tests {
     use super::super::{report_of, ReportOptions};
     use super::*;
-
-    #[test]
-    fn thousands_separators() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(1_234_567), "1,234,567");
-    }
 
     #[test]
     fn a_log_without_anomaly_says_so_and_keeps_the_blanks() {
