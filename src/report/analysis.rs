@@ -327,7 +327,8 @@ fn bump(map: &mut BTreeMap<String, u64>, key: String) {
 /// `map` as [`Counts`]: most frequent first, then by name.
 fn ranked(map: BTreeMap<String, u64>) -> Counts {
     let mut list: Counts = map.into_iter().collect();
-    list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    // Names are unique: no ties, so the unstable sort is deterministic.
+    list.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     list
 }
 
@@ -498,7 +499,21 @@ impl Analysis {
     pub fn finish(mut self, input: InputStats) -> Report {
         let spikes = self.spikes();
         let episodes = self.episodes();
-        self.admin.sort_by_key(|a| a.ts_ms);
+        self.admin.sort_unstable_by(|a, b| {
+            let key = |a: &AdminAction| {
+                (
+                    a.ts_ms,
+                    a.event.clone(),
+                    a.action.clone(),
+                    a.user_id.clone(),
+                    a.session_id.clone(),
+                )
+            };
+            key(a)
+                .cmp(&key(b))
+                .then_with(|| a.operator_reason.cmp(&b.operator_reason))
+                .then_with(|| (a.dry_run, a.status).cmp(&(b.dry_run, b.status)))
+        });
         let anomaly = spikes
             .iter()
             .map(|s| (s.start_ms, s.end_ms))
@@ -596,7 +611,18 @@ impl Analysis {
 
     /// The episodes (gap rule in the module documentation), in time order.
     fn episodes(&mut self) -> Vec<Episode> {
-        self.marks.sort_by_key(|a| (a.ts, a.kind, a.key));
+        // By every field's text (ids depend on the input order): the same lines in any order
+        // give the same episodes.
+        let (strings, keys) = (&self.strings, &self.keys);
+        let text = |id: Option<u32>| id.map(|i| strings.name(i));
+        self.marks.sort_unstable_by(|a, b| {
+            (a.ts, a.kind)
+                .cmp(&(b.ts, b.kind))
+                .then_with(|| keys.get(a.key as usize).cmp(&keys.get(b.key as usize)))
+                .then_with(|| text(a.reason).cmp(&text(b.reason)))
+                .then_with(|| text(a.user).cmp(&text(b.user)))
+                .then_with(|| text(a.problem).cmp(&text(b.problem)))
+        });
         struct Open {
             episode: Episode,
             reasons: BTreeMap<String, u64>,
@@ -1054,6 +1080,10 @@ mod tests {
                 json!({"event":"admin.revoke","user_id":"user_9","operator_reason":"INC-9","status":200,"dry_run":false,"ban_requested":true}),
             ),
             (T0 + 2, json!({"event":"webhook.paused","status":503})),
+            (
+                T0,
+                json!({"event":"keys.refresh_failed","reason":"jwk-remote-failed-to-load","problem":"a dns error"}),
+            ),
         ];
         let report = |order: &[usize]| {
             let mut a = Analysis::new(None, None);
@@ -1062,8 +1092,9 @@ mod tests {
             }
             a.finish(InputStats::default())
         };
-        let r = report(&[0, 1, 2, 3]);
-        assert_eq!(r, report(&[3, 2, 1, 0]));
+        let r = report(&[0, 1, 2, 3, 4]);
+        assert_eq!(r, report(&[4, 3, 2, 1, 0]));
+        assert_eq!(r, report(&[1, 4, 0, 3, 2]));
         let summaries: Vec<_> = r
             .timeline
             .iter()
@@ -1072,7 +1103,7 @@ mod tests {
         assert_eq!(
             summaries,
             vec![
-                ("16:00".to_owned(), "Key refresh failures begin (jwk-remote-failed-to-load (2)): 2 failures until 16:00; problem: \"timeout\"".to_owned()),
+                ("16:00".to_owned(), "Key refresh failures begin (jwk-remote-failed-to-load (3)): 3 failures until 16:00; problem: \"a dns error\"".to_owned()),
                 ("16:00".to_owned(), "Revoke of user user_9 with ban, answered 200; operator reason \"INC-9\"".to_owned()),
                 ("16:00".to_owned(), "Webhook processing paused: 1 deliveries answered 503 for Svix to redeliver".to_owned()),
                 ("16:00".to_owned(), "Last key refresh failure".to_owned()),
