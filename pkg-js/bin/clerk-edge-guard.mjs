@@ -110,16 +110,27 @@ async function main(argv) {
   }
   for (const file of files) {
     let last = "\n";
-    for await (const chunk of open(file)) {
-      report.push(chunk);
-      if (chunk.length > 0) last = chunk[chunk.length - 1];
+    try {
+      for await (const chunk of open(file)) {
+        report.push(chunk);
+        if (chunk.length > 0) last = chunk[chunk.length - 1];
+      }
+    } catch (error) {
+      const what = file === "-" ? "stdin" : `'${file}'`;
+      throw new Error(`cannot read ${what}: ${error?.code === "Z_DATA_ERROR" ? "not a gzip file" : (error?.code ?? error?.message)}`);
     }
     // A file without a final newline must not join its last line to the next file's first.
     if (last !== "\n" && last !== 10) report.push("\n");
   }
   const { json, markdown } = report.finish();
   const text = options.json ? `${JSON.stringify(json, null, 2)}\n` : markdown;
-  if (options.out) writeFileSync(options.out, text);
+  if (options.out) {
+    try {
+      writeFileSync(options.out, text);
+    } catch (error) {
+      throw new UsageError(`cannot write '${options.out}' (${error?.code ?? "error"}); pass a writable file path to --out`);
+    }
+  }
   else process.stdout.write(text);
   if (json.input.audit_lines === 0) {
     process.stderr.write(
@@ -138,7 +149,7 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`clerk-edge-guard: ${error.message}\n`);
       process.exitCode = 2;
     } else {
-      process.stderr.write(`clerk-edge-guard: ${error?.code === "EISDIR" ? "cannot read a directory" : error?.message ?? error}\n`);
+      process.stderr.write(`clerk-edge-guard: ${error?.message ?? error}\n`);
       process.exitCode = 1;
     }
   },

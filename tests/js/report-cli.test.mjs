@@ -249,6 +249,17 @@ describe("clerk-edge-guard usage errors: one line, exit 2", () => {
     assert.equal(run.stderr, `clerk-edge-guard: '${dir}' is not a file; pass a log file (or - to read stdin)\n`);
   });
 
+  test("an unwritable --out and a broken .gz: one line each", () => {
+    const out = cli(["report", "--out", dir], { input: "" });
+    assert.equal(out.status, 2);
+    assert.equal(out.stderr, `clerk-edge-guard: cannot write '${dir}' (EISDIR); pass a writable file path to --out\n`);
+    const fake = join(dir, "not-gzip.log.gz");
+    writeFileSync(fake, "plain text, not gzip\n");
+    const gz = cli(["report", fake]);
+    assert.equal(gz.status, 1);
+    assert.equal(gz.stderr, `clerk-edge-guard: cannot read '${fake}': not a gzip file\n`);
+  });
+
   test("--help prints the usage and exits 0", () => {
     for (const args of [["--help"], ["report", "--help"], ["report", "-h"]]) {
       const run = cli(args);
