@@ -4,7 +4,7 @@
 //! The text is read line by line. A line is one *record*; a line that is only `{` or `[`
 //! opens a record that spans lines (`wrangler tail --format json` prints each event as
 //! indented JSON over many lines, and a log drain's body may be a pretty-printed array),
-//! closed when its brackets balance. A record is JSON from its first `{` (or `[`) on, so a
+//! closed when its brackets balance, or cut short by the next unindented `{` or `[` line. A record is JSON from its first `{` (or `[`) on, so a
 //! prefix such as a `docker logs -t` / `kubectl logs --timestamps` time or `[stdout] ` is
 //! skipped. What the JSON holds decides the [`Form`]:
 //!
@@ -170,6 +170,13 @@ impl Reader {
     fn line(&mut self, line: &str, sink: &mut impl FnMut(Found<'_>)) {
         self.stats.lines += 1;
         let line = line.strip_suffix('\r').unwrap_or(line);
+        if self.block.is_some() && (line == "{" || line == "[") {
+            // An unindented opening bracket starts a new top-level value: the open one was cut
+            // short (a tail interrupted mid-print) and must not swallow what follows.
+            if let Some(cut) = self.block.take() {
+                self.record(&cut.text, sink);
+            }
+        }
         if let Some(block) = &mut self.block {
             block.text.push_str(line);
             block.text.push('\n');
@@ -476,6 +483,18 @@ mod tests {
         assert_eq!(stats.malformed, 2);
         assert_eq!(stats.skipped, 3);
         assert!(found.is_empty());
+    }
+
+    #[test]
+    fn a_block_cut_short_does_not_swallow_the_next_records() {
+        let event = serde_json::json!({"logs": [{"message": [LINE]}], "eventTimestamp": 1});
+        let pretty = serde_json::to_string_pretty(&event).unwrap_or_default();
+        let cut: String = pretty.lines().take(6).collect::<Vec<_>>().join("\n");
+        let (stats, found) = read(&[&format!("{cut}\n{pretty}\n{LINE}\n")]);
+        assert_eq!(found.len(), 2);
+        assert_eq!(stats.in_form(Form::WranglerTail), 1);
+        assert_eq!(stats.in_form(Form::Bare), 1);
+        assert_eq!((stats.records, stats.malformed, stats.skipped), (3, 1, 0));
     }
 
     #[test]
