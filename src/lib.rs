@@ -31,9 +31,11 @@
 //!   and integrity-check jobs, sans-IO).
 //! - [`clerk_api`]: Backend API requests and responses as plain data.
 //! - [`rfc3339`]: the timestamps of audit lines and `CLERK_EMERGENCY_BYPASS_UNTIL`.
+//! - [`report`]: the post-incident report: audit lines in any of the forms people have them
+//!   -> the facts of an incident as JSON and as the runbook's Markdown template.
 //!
 //! The adapters, compiled only with their feature: `worker/` (Cloudflare Worker, feature
-//! `worker`) and `js.rs` + `js_fast.rs` + `js_sync.rs` (the npm package's wasm-bindgen exports,
+//! `worker`) and `js.rs` + `js_fast.rs` + `js_sync.rs` + `js_report.rs` (the npm package's wasm-bindgen exports,
 //! feature `js`).
 
 pub mod admin;
@@ -44,6 +46,7 @@ pub mod config;
 pub mod diagnose;
 pub mod health;
 pub mod policy;
+pub mod report;
 pub mod rfc3339;
 pub mod webhook;
 
@@ -54,5 +57,7 @@ mod worker;
 mod js;
 #[cfg(feature = "js")]
 mod js_fast;
+#[cfg(feature = "js")]
+mod js_report;
 #[cfg(feature = "js")]
 mod js_sync;
