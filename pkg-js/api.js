@@ -66,4 +66,3 @@ export { clerkEdgeMiddleware } from "./middleware.js";
 export { createWebhookHandler, createRevokeHandler, createRestoreHandler } from "./handlers.js";
 export { memoryStore, upstashStore } from "./stores.js";
 export { resyncUsers, verifySync, SyncError } from "./sync.js";
-export { incidentReport, openIncidentReport } from "./report.js";

@@ -617,13 +617,18 @@ export interface IncidentReportResult {
 /**
  * The post-incident report of audit lines in any form the package reads (README, runbook
  * section 5): `input` is text, UTF-8 bytes, or an (async) iterable of them such as a stream.
+ * Node only (the package's Node entry): the report has a wasm of its own, compiled at the
+ * first call, which the edge entry does not load.
  */
 export function incidentReport(
   input: string | Uint8Array | Iterable<string | Uint8Array> | AsyncIterable<string | Uint8Array>,
   options?: IncidentReportOptions,
 ): Promise<IncidentReportResult>;
 
-/** A streaming report: `push` chunks, then `finish` once (as `clerk-edge-guard report` does). */
+/**
+ * A streaming report: `push` chunks, then `finish` once (as `clerk-edge-guard report` does).
+ * Node only, as {@link incidentReport}.
+ */
 export function openIncidentReport(options?: IncidentReportOptions): {
   push(chunk: string | Uint8Array): void;
   finish(): IncidentReportResult;

@@ -2,7 +2,20 @@
 // out as JSON and as the runbook's Markdown template. The analysis is the Rust core's
 // (src/report/, through the wasm class IncidentReport of src/js_report.rs); this module only
 // feeds it text, in chunks, so a log of any size streams through.
-import * as wasm from "./dist/clerk_edge_guard.js";
+//
+// The report has a wasm of its own (dist/clerk_edge_guard_report_bg.wasm, feature
+// `report-cli`), compiled at the first report: the middleware's wasm does not carry it, and
+// importing the package costs nothing more. Node only (the Node entry and the CLI).
+import { readFileSync } from "node:fs";
+import * as wasm from "./dist/clerk_edge_guard_report.js";
+
+let compiled = false;
+function ready() {
+  if (!compiled) {
+    wasm.initSync({ module: readFileSync(new URL("./dist/clerk_edge_guard_report_bg.wasm", import.meta.url)) });
+    compiled = true;
+  }
+}
 
 /**
  * A streaming report: `push(chunk)` text or bytes, then `finish()` once.
@@ -10,6 +23,7 @@ import * as wasm from "./dist/clerk_edge_guard.js";
  */
 export function openIncidentReport(options = {}) {
   const { from, to } = options ?? {};
+  ready();
   let report;
   try {
     report = new wasm.IncidentReport(timeOption(from), timeOption(to));

@@ -1,5 +1,7 @@
 //! wasm-bindgen export of the post-incident report ([`crate::report`]) for `pkg-js/report.js`
-//! and the `clerk-edge-guard report` command (feature `js`).
+//! and the `clerk-edge-guard report` command (feature `report-cli`: a wasm of its own,
+//! `pkg-js/dist/clerk_edge_guard_report_bg.wasm`, so the middleware's wasm does not carry the
+//! report).
 //!
 //! A class, so that the CLI can stream a file of any size through it: `push` each chunk of
 //! text, then `finish` once for the JSON facts, and `markdown` for the Markdown of the same

@@ -35,8 +35,8 @@
 //!   -> the facts of an incident as JSON and as the runbook's Markdown template.
 //!
 //! The adapters, compiled only with their feature: `worker/` (Cloudflare Worker, feature
-//! `worker`) and `js.rs` + `js_fast.rs` + `js_sync.rs` + `js_report.rs` (the npm package's wasm-bindgen exports,
-//! feature `js`).
+//! `worker`), `js.rs` + `js_fast.rs` + `js_sync.rs` (the npm package's wasm-bindgen exports,
+//! feature `js`) and `js_report.rs` (the report command's own wasm, feature `report-cli`).
 
 pub mod admin;
 pub mod audit;
@@ -57,7 +57,7 @@ mod worker;
 mod js;
 #[cfg(feature = "js")]
 mod js_fast;
-#[cfg(feature = "js")]
+#[cfg(feature = "report-cli")]
 mod js_report;
 #[cfg(feature = "js")]
 mod js_sync;
