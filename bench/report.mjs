@@ -18,6 +18,7 @@ const native = read("native");
 const runtime = read("runtime");
 const size = read("size");
 const cookiePath = read("cookie-path");
+const incident = read("incident-report");
 
 const mixes = [
   ["repeated", "one token repeated"],
@@ -126,5 +127,14 @@ if (machine) {
   lines.push(
     `Measured on ${machine.cpus} × ${machine.cpu_model}, load average ${machine.loadavg.map((l) => l.toFixed(1)).join(" / ")} at the start of the V8 part; ratios come from alternating batches and are steadier than absolute figures. Runtime figures include \`wrangler dev\`'s own overhead.`,
   );
+}
+if (incident) {
+  lines.push(`**Post-incident report** (Node ${incident.node}, the generated ${incident.lines.toLocaleString("en")}-line incident log, ${(incident.bytes / 1024 / 1024).toFixed(1)} MB, medians)`);
+  lines.push("");
+  lines.push("| how | ms per 100,000 lines | lines/s |");
+  lines.push("| --- | ---: | ---: |");
+  lines.push(`| \`incidentReport\` in process | ${incident.api.ms_per_100k_lines.toFixed(0)} | ${incident.api.lines_per_second.toLocaleString("en")} |`);
+  lines.push(`| \`clerk-edge-guard report --json\`, new process | ${incident.cli.ms_per_100k_lines.toFixed(0)} | ${incident.cli.lines_per_second.toLocaleString("en")} |`);
+  lines.push("");
 }
 console.log(lines.join("\n"));

@@ -584,3 +584,140 @@ export class SyncError extends Error {
 
 /** The crate version of this build. */
 export function version(): string;
+
+/**
+ * Options of {@link incidentReport}: the time window. Text is RFC 3339, or
+ * `YYYY-MM-DD HH:MM[:SS]` / `YYYY-MM-DD` in UTC; a number is Unix ms. A bad value throws a
+ * `RangeError` naming the option and the accepted forms.
+ */
+export interface IncidentReportOptions {
+  /** Lines from this time on (inclusive). */
+  from?: string | number | Date;
+  /** Lines before this time (exclusive). */
+  to?: string | number | Date;
+}
+
+/** Counts by name (a reason, an outcome, an HTTP status, an event). */
+export type IncidentCounts = Record<string, number>;
+
+/** One episode: lines of one kind and key with no gap of more than 10 minutes. */
+export interface IncidentEpisode {
+  kind:
+    | "key_refresh_failed"
+    | "bypass"
+    | "webhook_paused"
+    | "webhook_failed"
+    | "handshake_loop"
+    | "config_invalid"
+    | "runtime_error";
+  /** RFC 3339 times of the first and last line. */
+  first: string;
+  last: string;
+  count: number;
+  reasons: IncidentCounts;
+  /** `bypass` and `handshake_loop`: distinct `user_id`s. */
+  distinct_users?: number;
+  /** `bypass`: the key of the episode. */
+  mode?: string | null;
+  bypass_reason?: string | null;
+  until?: string | null;
+  /** `config_invalid`: the variable. */
+  variable?: string | null;
+  /** `runtime_error`: `worker.error` or `middleware.error`. */
+  event?: string | null;
+  /** The first `problem` text (key failures, invalid configuration). */
+  problem?: string;
+}
+
+/** The facts of {@link incidentReport} (`clerk-edge-guard report --json`). */
+export interface IncidentReportJson {
+  report: "clerk-edge-guard post-incident report";
+  version: string;
+  input: {
+    lines: number;
+    records: number;
+    audit_lines: number;
+    by_form: { bare: number; prefixed: number; wrangler_tail: number; logpush: number; vercel: number };
+    /** Records with no audit line. */
+    skipped: number;
+    /** Audit lines that did not parse (or had no valid `ts`). */
+    malformed: number;
+    outside_range: number;
+    /** Audit lines inside the window. */
+    analysed: number;
+  };
+  filter: { from: string | null; to: string | null };
+  /** The first and last analysed line. */
+  period: { first: string; last: string } | null;
+  /** First to last anomaly; `null` when there is none. */
+  anomaly: { first: string; last: string; date: string; duration_ms: number; duration: string } | null;
+  impact: {
+    requests: number;
+    by_outcome: IncidentCounts;
+    refused: {
+      requests: number;
+      distinct_users: number;
+      anonymous_requests: number;
+      anonymous_distinct_ips: number;
+      by_reason: IncidentCounts;
+      by_status: IncidentCounts;
+    };
+    bypassed: { requests: number; distinct_users: number; anonymous_requests: number };
+    handshakes_by_reason: IncidentCounts;
+  };
+  /** Analysed lines by event. */
+  events: IncidentCounts;
+  refusal_spikes: {
+    start: string;
+    /** The first minute back to normal (or the end of the log when `open`). */
+    end: string;
+    open: boolean;
+    baseline_per_minute: number;
+    peak_per_minute: number;
+    peak_at: string;
+    refusals: number;
+    top_reasons: IncidentCounts;
+  }[];
+  episodes: IncidentEpisode[];
+  webhooks_rejected: IncidentCounts;
+  admin_actions: {
+    ts: string;
+    event: "admin.revoke" | "admin.restore" | "admin.resync" | "admin.verify_sync";
+    action: string | null;
+    user_id: string | null;
+    session_id: string | null;
+    operator_reason: string | null;
+    dry_run: boolean;
+    status: number | null;
+    ban_requested: boolean;
+    counters: Record<string, number>;
+  }[];
+  /** In time order; `time` is `HH:MM` UTC. */
+  timeline: { ts: string; time: string; kind: string; summary: string }[];
+}
+
+/** The report: the facts and the runbook's Markdown template filled from them. */
+export interface IncidentReportResult {
+  json: IncidentReportJson;
+  markdown: string;
+}
+
+/**
+ * The post-incident report of audit lines in any form the package reads (README, runbook
+ * section 5): `input` is text, UTF-8 bytes, or an (async) iterable of them such as a stream.
+ * Node only (the package's Node entry): the report has a wasm of its own, compiled at the
+ * first call, which the edge entry does not load.
+ */
+export function incidentReport(
+  input: string | Uint8Array | Iterable<string | Uint8Array> | AsyncIterable<string | Uint8Array>,
+  options?: IncidentReportOptions,
+): Promise<IncidentReportResult>;
+
+/**
+ * A streaming report: `push` chunks, then `finish` once (as `clerk-edge-guard report` does).
+ * Node only, as {@link incidentReport}.
+ */
+export function openIncidentReport(options?: IncidentReportOptions): {
+  push(chunk: string | Uint8Array): void;
+  finish(): IncidentReportResult;
+};

@@ -6,3 +6,5 @@ import { initSync } from "./dist/clerk_edge_guard.js";
 initSync({ module: readFileSync(new URL("./dist/clerk_edge_guard_bg.wasm", import.meta.url)) });
 
 export * from "./api.js";
+// Node only: the post-incident report (its own wasm, compiled at the first report).
+export { incidentReport, openIncidentReport } from "./report.js";

@@ -10,6 +10,7 @@
 #   cookie-path  pkg-js middleware vs @clerk/backend authenticateRequest (bench/cookie-path.mjs)
 #   native   criterion, benches/core.rs                                (bench/native.mjs)
 #   runtime  the Worker vs a @clerk/backend Worker in wrangler dev     (bench/runtime.mjs)
+#   incident-report  the post-incident report over 100,000 log lines   (bench/incident-report.mjs)
 # then prints the markdown table of bench/report.mjs for the README.
 #
 # Default: builds pkg-js and the Worker first, runs every part fully and writes the figures
@@ -29,7 +30,7 @@ for arg in "$@"; do
     --smoke) smoke=true ;;
     --no-build) build=false ;;
     -h | --help)
-      sed -n '2,19p' "$0"
+      sed -n '2,20p' "$0"
       exit 0
       ;;
     *)
@@ -75,6 +76,7 @@ step v8 node bench/v8.mjs "${mode[@]}" --out "$out/v8.json" >/dev/null
 step cookie-path node bench/cookie-path.mjs "${mode[@]}" --out "$out/cookie-path.json" >/dev/null
 step native node bench/native.mjs "${mode[@]}" --out "$out/native.json" >/dev/null
 step runtime node bench/runtime.mjs "${mode[@]}" --out "$out/runtime.json" >/dev/null
+step incident-report node bench/incident-report.mjs "${mode[@]}" --out "$out/incident-report.json" >/dev/null
 
 printf '\n==================== bench: results (%s) ====================\n\n' \
   "$($smoke && echo "smoke, not saved" || echo "$out/*.json")"

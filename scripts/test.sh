@@ -90,6 +90,8 @@ step "clippy (wasm32, feature worker)" none \
   cargo clippy --features worker --target wasm32-unknown-unknown -- -D warnings
 step "clippy (wasm32, feature js)" none \
   cargo clippy --features js --target wasm32-unknown-unknown -- -D warnings
+step "clippy (wasm32, feature report-cli)" none \
+  cargo clippy --features report-cli --target wasm32-unknown-unknown -- -D warnings
 step "cargo test (native)" count_cargo cargo test
 step "cargo test (wasm32, in Node)" count_cargo cargo test --target wasm32-unknown-unknown
 step "build the Worker (worker-build)" none bash scripts/build-worker.sh

@@ -32,10 +32,12 @@
 //!   and integrity-check jobs, sans-IO).
 //! - [`clerk_api`]: Backend API requests and responses as plain data.
 //! - [`rfc3339`]: the timestamps of audit lines and `CLERK_EMERGENCY_BYPASS_UNTIL`.
+//! - [`report`]: the post-incident report: audit lines in any of the forms people have them
+//!   -> the facts of an incident as JSON and as the runbook's Markdown template.
 //!
 //! The adapters, compiled only with their feature: `worker/` (Cloudflare Worker, feature
-//! `worker`) and `js.rs` + `js_fast.rs` + `js_sync.rs` (the npm package's wasm-bindgen exports,
-//! feature `js`).
+//! `worker`), `js.rs` + `js_fast.rs` + `js_sync.rs` (the npm package's wasm-bindgen exports,
+//! feature `js`) and `js_report.rs` (the report command's own wasm, feature `report-cli`).
 
 pub mod admin;
 pub mod audit;
@@ -45,6 +47,7 @@ pub mod config;
 pub mod diagnose;
 pub mod health;
 pub mod policy;
+pub mod report;
 pub mod rfc3339;
 pub mod webhook;
 
@@ -55,5 +58,7 @@ mod worker;
 mod js;
 #[cfg(feature = "js")]
 mod js_fast;
+#[cfg(feature = "report-cli")]
+mod js_report;
 #[cfg(feature = "js")]
 mod js_sync;
