@@ -697,13 +697,17 @@ fn live(summary: Option<&LiveSummary>) -> Check {
         0 => "-".to_owned(),
         lookups => format!("{}%", summary.cache_hits.saturating_mul(100) / lookups),
     };
-    let text = format!(
-        "{} decisions, p50 {} ms, p95 {} ms, max {} ms, cache hits {ratio}",
-        summary.decisions,
-        ms(summary.p50_us),
-        ms(summary.p95_us),
-        ms(summary.max_us)
-    );
+    let text = if summary.decisions == 0 {
+        "no decisions yet in this isolate".to_owned()
+    } else {
+        format!(
+            "{} decisions, p50 {} ms, p95 {} ms, max {} ms, cache hits {ratio}",
+            summary.decisions,
+            ms(summary.p50_us),
+            ms(summary.p95_us),
+            ms(summary.max_us)
+        )
+    };
     let check =
         |verdict| Check::new("auth_live", verdict, text.clone()).fact("live", facts.clone());
     match summary.p95_us {
@@ -1087,6 +1091,21 @@ mod tests {
         let live = d.checks.iter().find(|c| c.name == "auth_live").unwrap();
         assert_eq!(live.verdict, Verdict::Warn);
         assert!(live.summary.contains("p95 150.0 ms"), "{}", live.summary);
+        facts.live = Some(LiveSummary {
+            decisions: 0,
+            since_ms: None,
+            window: 0,
+            p50_us: None,
+            p95_us: None,
+            max_us: None,
+            cache_hits: 0,
+            cache_lookups: 0,
+            refusals: Vec::new(),
+        });
+        let idle = diagnose(&config(&[]), &facts, 0);
+        let live = idle.checks.iter().find(|c| c.name == "auth_live").unwrap();
+        assert_eq!(live.verdict, Verdict::Skipped);
+        assert_eq!(live.summary, "no decisions yet in this isolate");
         facts.live = None;
         let d = diagnose(&config(&[]), &facts, 0);
         let live = d.checks.iter().find(|c| c.name == "auth_live").unwrap();
