@@ -104,6 +104,10 @@ step "install the example Next.js app" none bash -c \
 shopt -s nullglob
 node_tests=(tests/js/*.test.mjs tests/e2e/*.test.mjs tests/next/*.test.mjs)
 shopt -u nullglob
+# Every Worker of the e2e files appends what it printed here: the post-incident report over
+# the whole run is checked after them (tests/run-report/).
+export CEG_E2E_LOG="$logs/e2e-workers.log"
+: >"$CEG_E2E_LOG"
 if [ "${#node_tests[@]}" -gt 0 ]; then
   # spec for people on the terminal, TAP into a file for the counts. One file at a time: the
   # Next.js files share one `next build` of tests/next-app, and the e2e files' servers and
@@ -114,6 +118,11 @@ if [ "${#node_tests[@]}" -gt 0 ]; then
     --test-reporter=tap --test-reporter-destination="$logs/node.tap" \
     "${node_tests[@]}"
 fi
+
+step "post-incident report over this run's Worker log" count_tap \
+  node --test --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=tap --test-reporter-destination="$logs/node.tap" \
+  tests/run-report/e2e-log.test.mjs
 
 banner "done in $((SECONDS - started_all)) s"
 for name in "${failed_steps[@]}"; do echo "test.sh: step '$name' failed" >&2; done

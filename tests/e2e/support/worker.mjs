@@ -5,7 +5,7 @@
 // `[build]` (so no per-test rebuild), with absolute paths. Each start gets its own persist
 // dir with the D1 migrations already applied (applied once per process into a template,
 // then copied: applying takes ~5 s, copying a few ms).
-import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -158,6 +158,9 @@ export async function startWranglerDev({ configPath, persistDir, keepPersistDir 
   const waiters = new Set();
   const onLine = (stream) => (text) => {
     lines.push({ stream, text });
+    // scripts/test.sh collects what every Worker of the run printed, for the post-incident
+    // report over the whole e2e run (tests/run-report/).
+    if (process.env.CEG_E2E_LOG) appendFileSync(process.env.CEG_E2E_LOG, `${text}\n`);
     for (const waiter of waiters) waiter(text);
   };
   createInterface({ input: child.stdout }).on("line", onLine("stdout"));
