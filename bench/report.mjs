@@ -112,9 +112,9 @@ if (cookiePath) {
 if (size) {
   const gz = size.files.worker_wasm.gzip_bytes;
   // 200 KB held through 0.1.0; Clerk's handshake adds ~18 KB (0.2.0: 225 KB), the resync
-  // (job, Durable Object, D1 statements, export) ~54 KB: 0.3.0's budget is 275 KB (README,
-  // Performance).
-  target("Worker wasm, gzip", kb(gz), "<= 275", "KB", gz <= 275 * 1024);
+  // (job, Durable Object, D1 statements, export) ~54 KB (0.3.0: 275 KB), the diagnosis ~13 KB:
+  // 0.4.0's budget is 290 KB (README, Performance).
+  target("Worker wasm, gzip", kb(gz), "<= 290", "KB", gz <= 290 * 1024);
 }
 if (targets.length) {
   lines.push("| target | measured | goal | |");

@@ -704,7 +704,7 @@ export interface IncidentReportResult {
 
 /**
  * The post-incident report of audit lines in any form the package reads (README, runbook
- * section 5): `input` is text, UTF-8 bytes, or an (async) iterable of them such as a stream.
+ * section 6): `input` is text, UTF-8 bytes, or an (async) iterable of them such as a stream.
  * Node only (the package's Node entry): the report has a wasm of its own, compiled at the
  * first call, which the edge entry does not load.
  */

@@ -1,4 +1,4 @@
-// The post-incident report (README, runbook section 5): audit lines in, the incident's facts
+// The post-incident report (README, runbook section 6): audit lines in, the incident's facts
 // out as JSON and as the runbook's Markdown template. The analysis is the Rust core's
 // (src/report/, through the wasm class IncidentReport of src/js_report.rs); this module only
 // feeds it text, in chunks, so a log of any size streams through.

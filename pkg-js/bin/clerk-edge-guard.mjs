@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The package's command line (README, runbook section 5):
+// The package's command line (README, runbook section 6):
 //
 //   npx clerk-edge-guard report [files...] [--from T] [--to T] [--json] [--out F]
 //
@@ -17,7 +17,7 @@ import { openIncidentReport, version } from "../index.js";
 
 const USAGE = `Usage: clerk-edge-guard report [files...] [--from T] [--to T] [--json] [--out F]
 
-Writes the post-incident report of clerk-edge-guard audit lines (README, runbook section 5).
+Writes the post-incident report of clerk-edge-guard audit lines (README, runbook section 6).
 
   files        audit logs: bare lines, wrangler tail --format json, Logpush NDJSON,
                Vercel log drains (NDJSON or JSON arrays), docker/kubectl-prefixed lines;

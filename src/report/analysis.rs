@@ -2,7 +2,7 @@
 //! actions and the timeline (sans-IO, deterministic: the same lines in any order give the
 //! same report).
 //!
-//! The rules (README, runbook section 5):
+//! The rules (README, runbook section 6):
 //! - **Requests** are the `auth.allowed`, `auth.bypassed`, `auth.denied` and `auth.handshake`
 //!   lines, by outcome (`auth_status`; an older line's string `status`). A *refusal* is an
 //!   `auth.denied` line, by `reason` and HTTP `status`; refused and bypassed users are counted

@@ -1,4 +1,4 @@
-//! The runbook's post-incident template (README, runbook section 5), filled from a
+//! The runbook's post-incident template (README, runbook section 6), filled from a
 //! [`Report`]: summary, impact, timeline (UTC) and input, then the headed blanks people write
 //! (root cause, resolution, prevention, lessons learned).
 //!

@@ -1,4 +1,4 @@
-//! The post-incident report (README, runbook section 5): audit lines in, the facts of an
+//! The post-incident report (README, runbook section 6): audit lines in, the facts of an
 //! incident out, as JSON ([`Report::to_json`]) and as the runbook's Markdown template
 //! ([`Report::to_markdown`]).
 //!
