@@ -28,15 +28,16 @@ async function startScript(script, args) {
 }
 
 before(async () => {
-  const [origin, fapi, bapi] = [await freePort(), await freePort(), await freePort()];
+  const [origin, fapi, bapi, status] = [await freePort(), await freePort(), await freePort(), await freePort()];
   await startScript("demo/echo-origin.mjs", [origin]);
-  await startScript("demo/fake-clerk.mjs", [fapi, bapi]);
+  await startScript("demo/fake-clerk.mjs", [fapi, bapi, status]);
   worker = await startWorker({
     wranglerEnv: "demo",
     vars: {
       ORIGIN_URL: `http://127.0.0.1:${origin}`,
       CLERK_PROXY_URL: `http://127.0.0.1:${fapi}`,
       CLERK_API_URL: `http://127.0.0.1:${bapi}`,
+      CLERK_STATUS_URL: `http://127.0.0.1:${status}/api/v2/status.json`,
     },
   });
 });
@@ -83,4 +84,29 @@ test("the demo's resync (demo/README.md): 5,000 users from the stand-in Backend 
   await worker.fetch("/__clerk/admin/verify-sync", { method: "POST", headers, body: JSON.stringify({ reason: "demo" }) });
   const check = await poll("/__clerk/admin/verify-sync");
   assert.equal(check.in_sync, true, JSON.stringify(check.report));
+});
+
+test("the demo's diagnosis (runbook 5): every dependency answers, overall ok, after a signed-in page", async () => {
+  const { stdout } = await run(process.execPath, ["scripts/mint-demo-token.mjs"], { cwd: repoRoot });
+  const page = await worker.fetch("/hello", { headers: { authorization: `Bearer ${stdout.trim()}` } });
+  assert.equal(page.status, 200);
+  const headers = { authorization: "Bearer demo-admin-token-9ff0bcba373113f203aba8cb4b11b66e" };
+  const answer = await worker.fetch("/__clerk/admin/diagnose", { headers });
+  assert.equal(answer.status, 200);
+  const diagnosis = await answer.json();
+  const verdicts = Object.fromEntries(diagnosis.checks.map((c) => [c.name, c.verdict]));
+  assert.deepEqual(verdicts, {
+    configuration: "ok",
+    keys: "ok",
+    backend_api: "ok",
+    status_page: "ok",
+    deny_list: "ok",
+    d1: "ok",
+    auth_live: "ok",
+    state: "ok",
+  }, JSON.stringify(diagnosis.checks.filter((c) => c.verdict !== "ok")));
+  assert.equal(diagnosis.overall, "ok");
+  const text = await (await worker.fetch("/__clerk/admin/diagnose?format=text", { headers })).text();
+  assert.match(text, /diagnose at \S+: ok\n/);
+  assert.match(text, /status_page +ok .*All Systems Operational/);
 });

@@ -16,10 +16,10 @@ import { sendJson, serveLocal } from "./http-fake.mjs";
 export const STATUS_PATH = "/api/v2/status.json";
 
 /**
- * Starts the page on 127.0.0.1. Returns { url, statusUrl, close(), setStatus(indicator,
+ * Starts the page on 127.0.0.1 (`port`: 0 for any free one). Returns { url, statusUrl, close(), setStatus(indicator,
  * description), delayMs, requests } (delayMs: set to slow every answer down).
  */
-export async function startFakeStatusPage() {
+export async function startFakeStatusPage({ port = 0 } = {}) {
   const page = {
     indicator: "none",
     description: "All Systems Operational",
@@ -47,6 +47,7 @@ export async function startFakeStatusPage() {
       timers.add(timer);
     },
     {
+      port,
       onClose: () => {
         for (const timer of timers) clearTimeout(timer);
         timers.clear();
