@@ -129,6 +129,7 @@ if (machine) {
   );
 }
 if (incident) {
+  lines.push("");
   lines.push(`**Post-incident report** (Node ${incident.node}, the generated ${incident.lines.toLocaleString("en")}-line incident log, ${(incident.bytes / 1024 / 1024).toFixed(1)} MB, medians)`);
   lines.push("");
   lines.push("| how | ms per 100,000 lines | lines/s |");
