@@ -86,10 +86,11 @@ pub mod edge {
     use sha2::{Digest, Sha256};
     use wasm_bindgen::prelude::wasm_bindgen;
 
+    use crate::admin::access::{self, AccessRefusal};
     use crate::admin::revocation::{
-        self, admin_plan, check_admin_auth, check_admin_head, session_deny_ttl_seconds, AdminAuth,
-        AdminError, AdminPlan, AdminRequestHead, AdminRoute, AdminStep, DenyEntry, DenySource,
-        DenyTtlInputs, PlanContext, StepOutcome,
+        self, admin_plan, check_admin_head, session_deny_ttl_seconds, AdminError, AdminPlan,
+        AdminRequestHead, AdminRoute, AdminStep, DenyEntry, DenySource, DenyTtlInputs, PlanContext,
+        StepOutcome,
     };
     use crate::audit::{AuditEvent, Level, RequestContext};
     use crate::auth::handshake::return_leg::{handshake_payload_request, verify_handshake_token};
@@ -961,18 +962,21 @@ pub mod edge {
                 content_length: Some(content_length).filter(|v| !v.is_empty()),
             };
             let request = facts.context();
-            let refused = |refusal| {
-                json!({ "respond": admin_refusal(route, refusal, &request, now_ms(now)) })
-                    .to_string()
-            };
-            if admin_token.is_some() && self.config.has_problems(Impact::Admin) {
-                return refused(AdminRefusal::Misconfigured(
-                    self.config.admin_misconfigured_message(),
-                ));
+            let now = now_ms(now);
+            if let Err(refusal) = access::check_access(
+                &self.config,
+                facts.method == "POST",
+                "POST",
+                head.authorization,
+            ) {
+                return json!({ "respond": access_refusal(&refusal, &request, now) }).to_string();
             }
+            // Access is granted: what is left are the body's own checks.
             match check_admin_head(admin_token, &head) {
                 Ok(()) => json!({ "read_limit": revocation::MAX_BODY_BYTES }).to_string(),
-                Err(error) => refused(AdminRefusal::Error(&error)),
+                Err(error) => {
+                    json!({ "respond": admin_refusal(route, &error, &request, now) }).to_string()
+                }
             }
         }
 
@@ -1118,37 +1122,18 @@ pub mod edge {
     }
 
     impl Guard {
-        /// The checks of an admin `GET` route, in the Worker's order (src/worker/admin.rs
-        /// `check_access`): the refusal with its line, or `None` to go on.
+        /// The checks of an admin `GET` route ([`access::check_access`]): the refusal with
+        /// its line, or `None` to go on.
         fn admin_get_access(&self, facts: &Facts, now: i64) -> Option<Value> {
-            let request = facts.context();
-            // Only the refusals below are passed, none of which names the route.
-            let refuse = |refusal| Some(admin_refusal(AdminRoute::Revoke, refusal, &request, now));
-            let Some(admin_token) = self.config.admin_token.as_ref() else {
-                return refuse(AdminRefusal::Error(&AdminError::NotConfigured));
-            };
-            if self.config.has_problems(Impact::Admin) {
-                return refuse(AdminRefusal::Misconfigured(
-                    self.config.admin_misconfigured_message(),
-                ));
-            }
-            if !facts.method.eq_ignore_ascii_case("GET") {
-                let event = AuditEvent::new(Level::Warn, "admin.denied")
-                    .text("reason", "method-not-allowed")
-                    .value("status", 405.into())
-                    .value("ok", false.into());
-                return Some(respond(
-                    405,
-                    &json!({"error": "method-not-allowed", "message": "this route accepts GET"}),
-                    &[("allow", "GET".to_owned())],
-                    Some(line(event, &request, now)),
-                ));
-            }
-            match check_admin_auth(facts.authorization.as_deref(), admin_token.expose()) {
-                AdminAuth::Ok => None,
-                AdminAuth::Missing => refuse(AdminRefusal::Error(&AdminError::MissingToken)),
-                AdminAuth::Wrong => refuse(AdminRefusal::Error(&AdminError::WrongToken)),
-            }
+            let method_allowed = facts.method.eq_ignore_ascii_case("GET");
+            access::check_access(
+                &self.config,
+                method_allowed,
+                "GET",
+                facts.authorization.as_deref(),
+            )
+            .err()
+            .map(|refusal| access_refusal(&refusal, &facts.context(), now))
         }
 
         /// The request's own session token (`Authorization`, else the cookie Clerk's rules
@@ -1446,57 +1431,43 @@ pub mod edge {
         }
     }
 
-    /// Why an admin request was refused.
-    enum AdminRefusal<'a> {
-        /// `CLERK_ADMIN_TOKEN` is set but invalid: the message names the problems.
-        Misconfigured(String),
-        /// The request (or the route's existence) failed a check.
-        Error(&'a AdminError),
+    /// The answer to a request refused before its body ([`access::check_access`]), with its
+    /// `admin.denied` line (none for a route that does not exist), as the Worker's.
+    fn access_refusal(refusal: &AccessRefusal, request: &RequestContext, now: i64) -> Value {
+        let headers: Vec<(&str, String)> = refusal
+            .headers()
+            .into_iter()
+            .map(|(name, value)| (name, value.to_owned()))
+            .collect();
+        let audit = refusal.audit_event().map(|event| line(event, request, now));
+        respond(refusal.status(), &refusal.body(), &headers, audit)
     }
 
-    /// The answer to a refused admin request and its line, as the Worker's
-    /// (src/worker/admin.rs): none for a route that does not exist, `admin.denied` for
-    /// credentials and a broken configuration, the route's own event (`admin.revoke`,
-    /// `admin.restore`) for an unacceptable request from an admin.
+    /// The answer to an admin's request whose head or body is not acceptable, with the
+    /// route's own line (`admin.revoke`, `admin.restore`), as the Worker's
+    /// (src/worker/admin.rs).
     fn admin_refusal(
         route: AdminRoute,
-        refusal: AdminRefusal<'_>,
+        error: &AdminError,
         request: &RequestContext,
         now: i64,
     ) -> Value {
-        let denied = |event: &'static str, reason: &str, status: u16| {
-            let event = AuditEvent::new(Level::Warn, event)
-                .text("reason", reason)
-                .value("status", status.into())
-                .value("ok", false.into());
-            Some(line(event, request, now))
-        };
-        match refusal {
-            AdminRefusal::Misconfigured(message) => respond(
-                500,
-                &json!({ "error": "misconfigured", "message": message }),
-                &[],
-                denied("admin.denied", "misconfigured", 500),
-            ),
-            AdminRefusal::Error(error) => {
-                let audit = match error {
-                    AdminError::NotConfigured => None,
-                    AdminError::MethodNotAllowed
-                    | AdminError::MissingToken
-                    | AdminError::WrongToken => {
-                        denied("admin.denied", error.code(), error.status())
-                    }
-                    _ => denied(route.audit_event(), error.code(), error.status()),
-                };
-                let headers: Vec<(&str, String)> = error
-                    .response_headers()
-                    .iter()
-                    .map(|(n, v)| (*n, (*v).to_owned()))
-                    .collect();
-                let body = serde_json::from_str(&error.to_json_body()).unwrap_or(Value::Null);
-                respond(error.status(), &body, &headers, audit)
-            }
-        }
+        let event = AuditEvent::new(Level::Warn, route.audit_event())
+            .text("reason", error.code())
+            .value("status", error.status().into())
+            .value("ok", false.into());
+        let headers: Vec<(&str, String)> = error
+            .response_headers()
+            .iter()
+            .map(|(n, v)| (*n, (*v).to_owned()))
+            .collect();
+        let body = serde_json::from_str(&error.to_json_body()).unwrap_or(Value::Null);
+        respond(
+            error.status(),
+            &body,
+            &headers,
+            Some(line(event, request, now)),
+        )
     }
 
     /// One admin operation (src/revocation.rs's plans), driven by the JavaScript side:
@@ -1552,8 +1523,7 @@ pub mod edge {
             let plan = match &mut self.plan {
                 Ok(plan) => plan,
                 Err(error) => {
-                    let refusal = AdminRefusal::Error(error);
-                    return json!({ "respond": admin_refusal(self.route, refusal, &request, now) })
+                    return json!({ "respond": admin_refusal(self.route, error, &request, now) })
                         .to_string();
                 }
             };

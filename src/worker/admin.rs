@@ -17,16 +17,16 @@
 
 use std::time::Duration;
 
-use ::worker::{Delay, Env, Request, Response, Result};
+use ::worker::{Delay, Env, Method, Request, Response, Result};
 use serde_json::{json, Value};
 
+use crate::admin::access;
 use crate::admin::revocation::{
-    admin_plan, check_admin_auth, check_admin_head, AdminAuth, AdminError, AdminPlan,
-    AdminRequestHead, AdminRoute, AdminStep, PlanContext, StepOutcome, MAX_BODY_BYTES,
+    admin_plan, check_admin_head, AdminError, AdminPlan, AdminRequestHead, AdminRoute, AdminStep,
+    PlanContext, StepOutcome, MAX_BODY_BYTES,
 };
 use crate::audit::{AuditEvent, Level, RequestContext};
 use crate::clerk_api::ApiOutcome;
-use crate::config::{Config, Impact};
 
 use super::isolate::{self, IsolateState};
 use super::{backend, body, denylist, emit};
@@ -90,33 +90,22 @@ async fn admit(
     request: &RequestContext,
     now: i64,
 ) -> Result<Admission> {
-    let config = &state.config;
-    let Some(admin_token) = config.admin_token.as_ref() else {
-        // The route does not exist: answered like any unknown /__clerk path, no audit line.
-        return error_answer(&AdminError::NotConfigured).map(Admission::Answer);
-    };
-    if config.has_problems(Impact::Admin) {
-        emit(
-            &AuditEvent::new(Level::Warn, "admin.denied")
-                .text("reason", "misconfigured")
-                .value("status", json!(500))
-                .value("ok", json!(false)),
-            Some(request),
-            now,
-        );
-        return misconfigured(config).map(Admission::Answer);
+    let method = req.method();
+    let allowed = method == Method::Post;
+    if let Some(answer) = check_access(req, state, request, now, allowed, "POST")? {
+        return Ok(Admission::Answer(answer));
     }
-
+    let admin_token = state.config.admin_token.as_ref().map(|t| t.expose());
     let headers = req.headers();
     let header = |name: &str| headers.get(name).ok().flatten();
-    let method = req.method();
-    // The Authorization value lives only inside this block: it is compared, never kept.
+    // Access is granted: what is left are the body's own checks. The Authorization value
+    // lives only inside this block: it is compared, never kept.
     let checked = {
         let authorization = header("authorization");
         let content_type = header("content-type");
         let content_length = header("content-length");
         check_admin_head(
-            Some(admin_token.expose()),
+            admin_token,
             &AdminRequestHead {
                 method: method.as_ref(),
                 authorization: authorization.as_deref(),
@@ -126,20 +115,7 @@ async fn admit(
         )
     };
     if let Err(error) = checked {
-        return match error {
-            AdminError::MethodNotAllowed | AdminError::MissingToken | AdminError::WrongToken => {
-                emit(
-                    &AuditEvent::new(Level::Warn, "admin.denied")
-                        .text("reason", error.code())
-                        .value("status", json!(error.status()))
-                        .value("ok", json!(false)),
-                    Some(request),
-                    now,
-                );
-                error_answer(&error).map(Admission::Answer)
-            }
-            _ => invalid_request(route, &error, request, now).map(Admission::Answer),
-        };
+        return invalid_request(route, &error, request, now).map(Admission::Answer);
     }
 
     match body::read_limited(req, MAX_BODY_BYTES)
@@ -158,61 +134,32 @@ async fn admit(
     }
 }
 
-/// The checks every admin route other than revoke and restore makes first, in their order:
-/// the route exists only with `CLERK_ADMIN_TOKEN` (else 404, no line), an invalid admin token
-/// disables it (500), then the method (`allowed`; else 405 naming `allow`), then the bearer
-/// token (401). Each refusal but the 404 leaves an `admin.denied` line. `None`: go on.
+/// The checks every admin route makes before its body ([`crate::admin::access`]): `None` to
+/// go on, else the refusal, with its `admin.denied` line (none for the 404).
 pub(super) fn check_access(
     req: &Request,
     state: &IsolateState,
     request: &RequestContext,
     now: i64,
     allowed: bool,
-    allow: &str,
+    allow: &'static str,
 ) -> Result<Option<Response>> {
-    let config = &state.config;
-    let Some(admin_token) = config.admin_token.as_ref() else {
-        return error_answer(&AdminError::NotConfigured).map(Some);
-    };
-    let denied = |code: &str, status: u16| {
-        emit(
-            &AuditEvent::new(Level::Warn, "admin.denied")
-                .text("reason", code)
-                .value("status", json!(status))
-                .value("ok", json!(false)),
-            Some(request),
-            now,
-        );
-    };
-    if config.has_problems(Impact::Admin) {
-        denied("misconfigured", 500);
-        return misconfigured(config).map(Some);
-    }
-    if !allowed {
-        denied("method-not-allowed", 405);
-        return json_text_response(
-            405,
-            json!({
-                "error": "method-not-allowed",
-                "message": format!("this route accepts {allow}"),
-            })
-            .to_string(),
-            &[("allow", allow)],
-        )
-        .map(Some);
-    }
     // The Authorization value lives only inside this call: it is compared, never kept.
-    let auth = check_admin_auth(
-        req.headers().get("authorization").ok().flatten().as_deref(),
-        admin_token.expose(),
-    );
-    let refused = match auth {
-        AdminAuth::Ok => return Ok(None),
-        AdminAuth::Missing => AdminError::MissingToken,
-        AdminAuth::Wrong => AdminError::WrongToken,
+    let authorization = req.headers().get("authorization").ok().flatten();
+    let Err(refusal) =
+        access::check_access(&state.config, allowed, allow, authorization.as_deref())
+    else {
+        return Ok(None);
     };
-    denied(refused.code(), refused.status());
-    error_answer(&refused).map(Some)
+    if let Some(event) = refusal.audit_event() {
+        emit(&event, Some(request), now);
+    }
+    json_text_response(
+        refusal.status(),
+        refusal.body().to_string(),
+        &refusal.headers(),
+    )
+    .map(Some)
 }
 
 /// Answers an authenticated request whose body (or head) is not acceptable, with its line.
@@ -242,20 +189,6 @@ pub(super) fn refuse_invalid(
         now,
     );
     error_answer(error)
-}
-
-/// The 500 of an invalid `CLERK_ADMIN_TOKEN`: names the variable and the problem, never the
-/// value.
-fn misconfigured(config: &Config) -> Result<Response> {
-    json_text_response(
-        500,
-        json!({
-            "error": "misconfigured",
-            "message": config.admin_misconfigured_message(),
-        })
-        .to_string(),
-        &[],
-    )
 }
 
 /// Runs a plan to its end: performs each step and feeds back what happened. `false` when

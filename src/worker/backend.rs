@@ -109,20 +109,8 @@ pub(super) async fn send_attempt_with_headers(
         init.with_body(Some(body.as_str().into()));
     }
     let url = request_url(&config.api_url, request);
-    Some(
-        fetch_once(&url, &init, timeout_ms)
-            .await
-            .map_err(|failed| match failed {
-                ApiOutcome::NetworkError(why) if why == INVALID_URL => {
-                    ApiOutcome::NetworkError("invalid CLERK_API_URL".into())
-                }
-                other => other,
-            }),
-    )
+    Some(fetch_once(&url, "CLERK_API_URL", &init, timeout_ms).await)
 }
-
-/// What [`fetch_once`] says of a URL the runtime refuses.
-const INVALID_URL: &str = "invalid URL";
 
 /// An answer of [`fetch_once`].
 pub(super) struct Answer {
@@ -135,14 +123,16 @@ pub(super) struct Answer {
 }
 
 /// Sends one request, abandoned after `timeout_ms`: the answer, or the failure as
-/// [`ApiOutcome::Timeout`] / [`ApiOutcome::NetworkError`] (whose text never quotes the URL).
+/// [`ApiOutcome::Timeout`] / [`ApiOutcome::NetworkError`] (whose text never quotes the URL;
+/// a URL the runtime refuses is named by `url_variable`, the variable it came from).
 pub(super) async fn fetch_once(
     url: &str,
+    url_variable: &str,
     init: &RequestInit,
     timeout_ms: u64,
 ) -> Result<Answer, ApiOutcome> {
     let Ok(req) = Request::new_with_init(url, init) else {
-        return Err(ApiOutcome::NetworkError(INVALID_URL.into()));
+        return Err(ApiOutcome::NetworkError(format!("invalid {url_variable}")));
     };
     let timeout = u32::try_from(timeout_ms).unwrap_or(u32::MAX);
     let signal = AbortSignal::from(web_sys::AbortSignal::timeout_with_u32(timeout));

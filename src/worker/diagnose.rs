@@ -152,7 +152,7 @@ async fn status_probe(state: &IsolateState) -> StatusFacts {
     let mut init = RequestInit::new();
     init.with_method(Method::Get).with_headers(headers);
     let started = now_ms();
-    let outcome = fetch_once(url, &init, STATUS_TIMEOUT_MS).await;
+    let outcome = fetch_once(url, "CLERK_STATUS_URL", &init, STATUS_TIMEOUT_MS).await;
     StatusFacts::new(timed(started, &outcome), ok_body(&outcome))
 }
 
