@@ -96,6 +96,9 @@ step "cargo test (native)" count_cargo cargo test
 step "cargo test (wasm32, in Node)" count_cargo cargo test --target wasm32-unknown-unknown
 step "build the Worker (worker-build)" none bash scripts/build-worker.sh
 step "build pkg-js" none npm --prefix pkg-js run build --silent
+# Test-only builds with a deliberate panic (never in build/ or pkg-js/dist/): the panic
+# tests show its message and location reach the Worker's and the package's log.
+step "build the panic probes (test-only)" none bash scripts/build-panic-probes.sh
 # The example Next.js app installs the package as a user would (a `file:` copy of pkg-js),
 # so the copy is refreshed after every build.
 step "install the example Next.js app" none bash -c \

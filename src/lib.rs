@@ -60,6 +60,8 @@ mod worker;
 mod js;
 #[cfg(feature = "js")]
 mod js_fast;
+#[cfg(all(any(feature = "js", feature = "report-cli"), not(feature = "worker")))]
+mod js_panic;
 #[cfg(feature = "report-cli")]
 mod js_report;
 #[cfg(feature = "js")]

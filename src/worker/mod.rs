@@ -5,7 +5,11 @@
 //! decisions into responses and audit lines. No auth rule lives in this module tree.
 //!
 //! A panic aborts the isolate, so every handler returns `Result` and [`fetch`] turns an
-//! unexpected error into a JSON 500 that fails closed.
+//! unexpected error into a JSON 500 that fails closed. Should one happen anyway, workers-rs
+//! 0.8's own panic hook (installed at instantiation) logs `Rust panic: panicked at
+//! <file>:<line>:<col>: <message>` through `console.error` and has the next request
+//! re-instantiate the module; a second hook (such as `console_error_panic_hook`) would only
+//! print it twice, so this adapter adds none (tests/e2e/panic.test.mjs).
 
 mod admin;
 mod backend;
@@ -35,6 +39,10 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let request = request_context(&req);
     let state = isolate::state(&env, &request, now);
     let path = decode_path(RequestUrl::of(&req).path());
+    #[cfg(feature = "panic-probe")]
+    if path == "/__clerk/test/panic" {
+        panic!("panic probe: a deliberate panic of the test-only build");
+    }
     let outcome = match route(&state.config, &path) {
         Route::Health => health::handle(&req, &state, now),
         Route::Protected => protect::handle(req, &env, &state, &request, &path, now).await,

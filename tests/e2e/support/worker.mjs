@@ -50,19 +50,22 @@ export function freePort() {
   });
 }
 
-let generatedConfig;
-/** wrangler.toml without [build], written once per process as JSON with absolute paths. */
-async function e2eConfigPath() {
-  generatedConfig ??= (async () => {
-    if (!existsSync(builtWorker)) {
-      throw new Error(`${builtWorker} is missing: run scripts/build-worker.sh first (scripts/test.sh does)`);
+const generatedConfigs = new Map();
+/**
+ * wrangler.toml without [build], written once per process (and `main`) as JSON with absolute
+ * paths. `main` is another build of the Worker (a test-only one), default build/index.js.
+ */
+async function e2eConfigPath(main = builtWorker) {
+  if (!generatedConfigs.has(main)) generatedConfigs.set(main, (async () => {
+    if (!existsSync(main)) {
+      throw new Error(`${main} is missing: run scripts/build-worker.sh first (scripts/test.sh does)`);
     }
     // wrangler's own reader, so the generated config cannot drift from wrangler.toml.
     const { experimental_readRawConfig: readRawConfig } = createRequire(join(repoRoot, "package.json"))("wrangler");
     const { rawConfig } = readRawConfig({ config: join(repoRoot, "wrangler.toml") });
     const config = structuredClone(rawConfig);
     delete config.build;
-    config.main = builtWorker;
+    config.main = main;
     const absoluteMigrations = (section) => {
       for (const db of section.d1_databases ?? []) {
         db.migrations_dir = resolve(repoRoot, db.migrations_dir ?? "migrations");
@@ -75,8 +78,8 @@ async function e2eConfigPath() {
     const path = join(dir, "wrangler.json");
     writeFileSync(path, JSON.stringify(config, null, 2));
     return path;
-  })();
-  return generatedConfig;
+  })());
+  return generatedConfigs.get(main);
 }
 
 const migratedTemplates = new Map();
@@ -112,6 +115,8 @@ function migratedTemplate(configPath, wranglerEnv) {
  * @param {string} [options.persistDir] reuse the local KV/D1 state of an earlier (stopped)
  *   worker, as a restart with other variables would: no migration copy, and `stop()` leaves
  *   the directory to its owner.
+ * @param {string} [options.main] another build of the Worker to run (absolute path of its
+ *   index.js), e.g. the test-only one of scripts/build-panic-probes.sh; default build/.
  * @param {boolean} [options.keepPersistDir=false] `stop()` keeps the (fresh) state directory
  *   for a later start with `persistDir`; `removeState()` removes it.
  * @returns {Promise<{ url: string, port: number, persistDir: string,
@@ -120,8 +125,8 @@ function migratedTemplate(configPath, wranglerEnv) {
  *   waitForAudit(match: (event: object) => boolean, timeoutMs?: number): Promise<object>,
  *   fetch(path: string, init?: RequestInit): Promise<Response>, stop(): Promise<void> }>}
  */
-export async function startWorker({ vars = {}, env = {}, wranglerEnv, migrate = true, args = [], timeoutMs = 60_000, persistDir, keepPersistDir = false } = {}) {
-  const configPath = await e2eConfigPath();
+export async function startWorker({ vars = {}, env = {}, wranglerEnv, migrate = true, args = [], timeoutMs = 60_000, persistDir, keepPersistDir = false, main } = {}) {
+  const configPath = await e2eConfigPath(main);
   if (persistDir) {
     return startWranglerDev({ configPath, persistDir, keepPersistDir: true, vars, env, wranglerEnv, args, timeoutMs });
   }
