@@ -5,7 +5,8 @@
 // `[build]` (so no per-test rebuild), with absolute paths. Each start gets its own persist
 // dir with the D1 migrations already applied (applied once per process into a template,
 // then copied: applying takes ~5 s, copying a few ms).
-import { appendFileSync, cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -79,6 +80,19 @@ async function e2eConfigPath() {
   return generatedConfig;
 }
 
+/**
+ * The generated config with another entry module (a test's wrapper around the built Worker),
+ * written beside it: same bindings, same D1 database, so the migrated template fits.
+ */
+async function configWithMain(main) {
+  const base = await e2eConfigPath();
+  const config = JSON.parse(readFileSync(base, "utf8"));
+  config.main = main;
+  const path = join(dirname(base), `wrangler-${randomBytes(4).toString("hex")}.json`);
+  writeFileSync(path, JSON.stringify(config, null, 2));
+  return path;
+}
+
 const migratedTemplates = new Map();
 /** A persist dir with the D1 migrations applied, once per wrangler environment. */
 function migratedTemplate(configPath, wranglerEnv) {
@@ -112,6 +126,8 @@ function migratedTemplate(configPath, wranglerEnv) {
  * @param {string} [options.persistDir] reuse the local KV/D1 state of an earlier (stopped)
  *   worker, as a restart with other variables would: no migration copy, and `stop()` leaves
  *   the directory to its owner.
+ * @param {string} [options.main] another entry module instead of build/index.js (e.g. a test's
+ *   wrapper that imports it); the config is otherwise the same.
  * @param {boolean} [options.keepPersistDir=false] `stop()` keeps the (fresh) state directory
  *   for a later start with `persistDir`; `removeState()` removes it.
  * @returns {Promise<{ url: string, port: number, persistDir: string,
@@ -120,8 +136,8 @@ function migratedTemplate(configPath, wranglerEnv) {
  *   waitForAudit(match: (event: object) => boolean, timeoutMs?: number): Promise<object>,
  *   fetch(path: string, init?: RequestInit): Promise<Response>, stop(): Promise<void> }>}
  */
-export async function startWorker({ vars = {}, env = {}, wranglerEnv, migrate = true, args = [], timeoutMs = 60_000, persistDir, keepPersistDir = false } = {}) {
-  const configPath = await e2eConfigPath();
+export async function startWorker({ vars = {}, env = {}, wranglerEnv, migrate = true, args = [], timeoutMs = 60_000, persistDir, keepPersistDir = false, main } = {}) {
+  const configPath = main ? await configWithMain(main) : await e2eConfigPath();
   if (persistDir) {
     return startWranglerDev({ configPath, persistDir, keepPersistDir: true, vars, env, wranglerEnv, args, timeoutMs });
   }
