@@ -137,7 +137,14 @@ export async function sendPlanned(fetchImpl, plan) {
       signal: controller.signal,
     });
     const body = await response.text();
-    const outcome = { status: response.status, body, retry_after: response.headers.get("retry-after") };
+    // `date` and `received_at` let the core read a Retry-After given as an HTTP date.
+    const outcome = {
+      status: response.status,
+      body,
+      retry_after: response.headers.get("retry-after"),
+      date: response.headers.get("date"),
+      received_at: Date.now(),
+    };
     // Headers the plan asks for by name (the diagnosis's rate-limit headers), nothing else.
     if (plan.read_headers) {
       outcome.headers = {};

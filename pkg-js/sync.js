@@ -104,7 +104,14 @@ async function attempt(fetchImpl, action, signal) {
       signal: controller.signal,
     });
     const body = await response.text();
-    return { status: response.status, body, retry_after: response.headers.get("retry-after") };
+    return {
+      status: response.status,
+      body,
+      retry_after: response.headers.get("retry-after"),
+      // For a Retry-After given as an HTTP date (the core turns it into seconds).
+      date: response.headers.get("date"),
+      received_at: Date.now(),
+    };
   } catch {
     if (signal?.aborted) return undefined;
     return controller.signal.aborted ? { timeout: true } : { network_error: "connection failed" };

@@ -106,13 +106,13 @@ impl ApiRequest {
         ApiRequest::new(Method::Get, format!("{API_PATH_PREFIX}/jwks"))
     }
 
-    /// `GET /v1/sessions?user_id=…&status=active&limit=…&offset=…`: one page of a user's
-    /// active sessions, newest first. `limit` is clamped to the spec's 1..=500.
-    pub fn list_active_sessions(user_id: &str, limit: u32, offset: u32) -> Self {
+    /// `GET /v1/sessions?user_id=…&limit=…&offset=…`: one page of a user's sessions of every
+    /// status, newest first (the `status` filter takes one value and has no `pending`; see
+    /// [`Session::is_live`]). `limit` is clamped to the spec's 1..=500.
+    pub fn list_sessions(user_id: &str, limit: u32, offset: u32) -> Self {
         let mut request = ApiRequest::new(Method::Get, format!("{API_PATH_PREFIX}/sessions"));
         request.query = vec![
             ("user_id".to_owned(), user_id.to_owned()),
-            ("status".to_owned(), "active".to_owned()),
             (
                 "limit".to_owned(),
                 limit.clamp(1, MAX_PAGE_LIMIT).to_string(),
@@ -243,6 +243,14 @@ pub struct Session {
     pub user_id: String,
     /// `active`, `revoked`, `ended`, … (kept as text: the spec adds statuses over time).
     pub status: String,
+}
+
+impl Session {
+    /// Whether the session can still mint tokens: `active`, or `pending` (signed in, waiting
+    /// on a task such as choosing an organization; it turns active without a new sign-in).
+    pub fn is_live(&self) -> bool {
+        matches!(self.status.as_str(), "active" | "pending")
+    }
 }
 
 /// One page of `GET /v1/sessions`.
@@ -564,13 +572,39 @@ fn backoff_ms(attempts_made: u32) -> u64 {
         .min(MAX_RETRY_DELAY_MS)
 }
 
-/// `Retry-After` as delta-seconds; `None` for the HTTP-date form or anything malformed.
+/// `Retry-After` as delta-seconds; `None` for anything else. The adapters turn the HTTP-date
+/// form into seconds on arrival ([`resolve_retry_after`]), so every reader sees seconds.
 pub fn parse_retry_after_seconds(value: &str) -> Option<u64> {
     let value = value.trim();
     if value.is_empty() || value.len() > 10 || !value.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     value.parse().ok()
+}
+
+/// A `Retry-After` as the core reads it: delta-seconds stay as they are; an HTTP date
+/// becomes the seconds from the answer's own `Date` header to it (so the edge's clock skew
+/// does not matter), or from `received_at_ms` (the adapter's clock when the answer came)
+/// when the answer has no readable `Date`; rounded up, 0 for a date already past. Anything
+/// else (or a date with neither reference) is kept, and reads as "no usable value": the
+/// backoff applies.
+pub fn resolve_retry_after(
+    value: Option<String>,
+    date_header: Option<&str>,
+    received_at_ms: Option<i64>,
+) -> Option<String> {
+    let value = value?;
+    let Some(until_ms) = crate::http_date::parse_http_date_millis(&value) else {
+        return Some(value);
+    };
+    let Some(from_ms) = date_header
+        .and_then(crate::http_date::parse_http_date_millis)
+        .or(received_at_ms)
+    else {
+        return Some(value);
+    };
+    let wait_ms = until_ms.saturating_sub(from_ms).max(0);
+    Some((wait_ms.saturating_add(999) / 1000).to_string())
 }
 
 impl ApiOutcome {
@@ -595,8 +629,10 @@ impl ApiOutcome {
 
 impl ApiOutcome {
     /// Reads an attempt's outcome as the JavaScript adapters report it:
-    /// `{"status", "body", "retry_after"}`, `{"timeout": true}`, or
-    /// `{"network_error": text}` (anything else is a network error).
+    /// `{"status", "body", "retry_after", "date", "received_at"}` (the answer's `Date` header
+    /// and the adapter's clock in ms, for a `Retry-After` given as a date: see
+    /// [`resolve_retry_after`]), `{"timeout": true}`, or `{"network_error": text}` (anything
+    /// else is a network error).
     pub fn from_json(value: &Value) -> Self {
         if value.get("timeout").and_then(Value::as_bool) == Some(true) {
             return ApiOutcome::Timeout;
@@ -609,10 +645,17 @@ impl ApiOutcome {
                     .and_then(Value::as_str)
                     .unwrap_or("")
                     .to_owned(),
-                retry_after: value
-                    .get("retry_after")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
+                retry_after: resolve_retry_after(
+                    value
+                        .get("retry_after")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                    value.get("date").and_then(Value::as_str),
+                    value
+                        .get("received_at")
+                        .and_then(Value::as_f64)
+                        .map(|ms| ms as i64),
+                ),
             };
         }
         ApiOutcome::NetworkError(
@@ -806,18 +849,18 @@ mod tests {
             ApiRequest::unban_user("user_1").path,
             "/v1/users/user_1/unban"
         );
-        let list = ApiRequest::list_active_sessions("user_1", 100, 200);
+        let list = ApiRequest::list_sessions("user_1", 100, 200);
         assert_eq!(list.method, Method::Get);
         assert_eq!(list.path, "/v1/sessions");
         assert_eq!(
             request_url(DEFAULT_API_URL, &list),
-            "https://api.clerk.com/v1/sessions?user_id=user_1&status=active&limit=100&offset=200"
+            "https://api.clerk.com/v1/sessions?user_id=user_1&limit=100&offset=200"
         );
     }
 
     #[test]
     fn list_limit_is_clamped_to_the_spec_range() {
-        let url = |limit| request_url("", &ApiRequest::list_active_sessions("u", limit, 0));
+        let url = |limit| request_url("", &ApiRequest::list_sessions("u", limit, 0));
         assert!(url(0).contains("limit=1&"));
         assert!(url(10_000).contains("limit=500&"));
     }
@@ -826,10 +869,10 @@ mod tests {
     fn path_segments_and_query_are_percent_encoded() {
         let revoke = ApiRequest::revoke_session("a/b?c#d e%");
         assert_eq!(revoke.path, "/v1/sessions/a%2Fb%3Fc%23d%20e%25/revoke");
-        let list = ApiRequest::list_active_sessions("u&x=1 é", 10, 0);
+        let list = ApiRequest::list_sessions("u&x=1 é", 10, 0);
         assert_eq!(
             request_url("http://127.0.0.1:8787/", &list),
-            "http://127.0.0.1:8787/v1/sessions?user_id=u%26x%3D1%20%C3%A9&status=active&limit=10&offset=0"
+            "http://127.0.0.1:8787/v1/sessions?user_id=u%26x%3D1%20%C3%A9&limit=10&offset=0"
         );
         assert_eq!(encode_component("Az09-._~"), "Az09-._~");
     }
@@ -1022,6 +1065,57 @@ mod tests {
         assert_eq!(backoff_ms(3), 1_000);
         assert_eq!(backoff_ms(4), 2_000);
         assert_eq!(backoff_ms(u32::MAX), MAX_RETRY_DELAY_MS);
+    }
+
+    #[test]
+    fn retry_after_as_an_http_date_becomes_seconds() {
+        let date = |v: &str| Some(v.to_owned());
+        let now = crate::http_date::parse_http_date_millis("Wed, 02 Dec 2026 04:30:00 GMT");
+        // Counted from the answer's own Date header, whatever the edge's clock says.
+        assert_eq!(
+            resolve_retry_after(
+                date("Wed, 02 Dec 2026 04:30:07 GMT"),
+                Some("Wed, 02 Dec 2026 04:30:00 GMT"),
+                Some(0),
+            ),
+            date("7")
+        );
+        // Without a Date header: from the adapter's clock, rounded up.
+        assert_eq!(
+            resolve_retry_after(
+                date("Wed, 02 Dec 2026 04:30:07 GMT"),
+                None,
+                now.map(|ms| ms + 500)
+            ),
+            date("7")
+        );
+        // A date already past: retry at once. The obsolete forms count too.
+        assert_eq!(
+            resolve_retry_after(date("Sun, 06 Nov 1994 08:49:37 GMT"), None, now),
+            date("0")
+        );
+        assert_eq!(
+            resolve_retry_after(date("Wed Dec  2 04:31:00 2026"), None, now),
+            date("60")
+        );
+        // Seconds, garbage and no reference are kept as they are.
+        assert_eq!(resolve_retry_after(date("12"), None, now), date("12"));
+        assert_eq!(resolve_retry_after(date("soon"), None, now), date("soon"));
+        let undated = date("Wed, 02 Dec 2026 04:30:07 GMT");
+        assert_eq!(resolve_retry_after(undated.clone(), None, None), undated);
+        assert_eq!(resolve_retry_after(None, None, now), None);
+
+        // What the JavaScript adapters hand over reaches the retry policy as seconds.
+        let outcome = ApiOutcome::from_json(&serde_json::json!({
+            "status": 429, "body": "", "retry_after": "Wed, 02 Dec 2026 04:30:02 GMT",
+            "date": "Wed, 02 Dec 2026 04:30:00 GMT", "received_at": 1.0,
+        }));
+        let ApiOutcome::Response { retry_after, .. } = &outcome else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!(retry_after.as_deref(), Some("2"));
+        let mut call = ApiCall::new(ApiRequest::revoke_session("sess_1"));
+        assert_eq!(call.on_outcome(outcome), CallProgress::RetryAfter(2_000));
     }
 
     fn answer(status: u16, body: &str, retry_after: Option<&str>) -> ApiOutcome {

@@ -1079,7 +1079,8 @@ pub mod edge {
             };
             let backend = &outcomes["backend"];
             let headers = &backend["headers"];
-            let rate_limit = report::RateLimit::from_headers(|name| headers[name].as_str());
+            let rate_limit =
+                report::RateLimit::from_headers(|name| headers[name].as_str(), Some(now_ms(now)));
             let (status_probe, status_body) =
                 probe_of(&outcomes["status_page"], "CLERK_STATUS_URL is invalid");
             let store = &outcomes["store"];

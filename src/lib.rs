@@ -32,6 +32,7 @@
 //!   and integrity-check jobs, sans-IO).
 //! - [`clerk_api`]: Backend API requests and responses as plain data.
 //! - [`rfc3339`]: the timestamps of audit lines and `CLERK_EMERGENCY_BYPASS_UNTIL`.
+//! - [`http_date`]: HTTP dates, for a `Retry-After` given as a date.
 //! - [`report`]: the post-incident report: audit lines in any of the forms people have them
 //!   -> the facts of an incident as JSON and as the runbook's Markdown template.
 //!
@@ -46,6 +47,7 @@ pub mod clerk_api;
 pub mod config;
 pub mod diagnose;
 pub mod health;
+pub mod http_date;
 pub mod policy;
 pub mod report;
 pub mod rfc3339;

@@ -115,6 +115,20 @@ pub fn parse_millis(input: &str) -> Result<i64, Rfc3339Error> {
             ))
         }
     };
+    let local = checked_civil_millis(year, month, day, hour, minute, second)?;
+    Ok(local - offset_secs * 1000 + millis)
+}
+
+/// A UTC calendar time as Unix milliseconds; the error names the field out of range (the
+/// HTTP date parser shares it).
+pub(crate) fn checked_civil_millis(
+    year: i64,
+    month: i64,
+    day: i64,
+    hour: i64,
+    minute: i64,
+    second: i64,
+) -> Result<i64, Rfc3339Error> {
     if !(1..=12).contains(&month) {
         return Err(Rfc3339Error("month out of range"));
     }
@@ -126,8 +140,7 @@ pub fn parse_millis(input: &str) -> Result<i64, Rfc3339Error> {
         return Err(Rfc3339Error("time of day out of range"));
     }
     let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
-    Ok(secs * 1000 + millis)
+    Ok((days * 86_400 + hour * 3600 + minute * 60 + second) * 1000)
 }
 
 fn is_leap(y: i64) -> bool {

@@ -718,10 +718,13 @@ impl DenyTtlInputs {
 /// after that, and in `grace` mode for the grace window after that. Plus
 /// [`DENY_TTL_MARGIN_SECONDS`]; never below KV's minimum.
 ///
-/// Until Clerk confirms the revoke, the session could still mint tokens, so the plan first
-/// writes the entry without expiry and sets this TTL only after Clerk's confirmation; an
-/// unconfirmed session entry lives until restored. User entries never expire: a user can
-/// sign in again at any time, so only `restore` lifts them.
+/// Used where Clerk itself says the session is revoked (the `session.revoked` webhook). The
+/// admin revoke writes its entry before asking Clerk, when the session could still mint
+/// tokens, so that entry has no expiry and lives until restored: Workers KV takes one write
+/// per second per key, so a second write to add this TTL after Clerk's answer could fail
+/// (answered 429) within the same call. Clerk's `session.revoked` webhook for the session
+/// later rewrites the entry with this TTL. User entries never expire: a user can sign in
+/// again at any time, so only `restore` lifts them.
 pub fn session_deny_ttl_seconds(inputs: DenyTtlInputs) -> u64 {
     let skew_seconds = inputs.clock_skew_ms.div_ceil(1_000);
     inputs
@@ -737,8 +740,6 @@ pub fn session_deny_ttl_seconds(inputs: DenyTtlInputs) -> u64 {
 pub struct PlanContext {
     /// Now, milliseconds since the Unix epoch (the deny entry's `created_at`).
     pub now_ms: u64,
-    /// Inputs of [`session_deny_ttl_seconds`].
-    pub ttl: DenyTtlInputs,
 }
 
 impl PlanContext {
@@ -746,7 +747,6 @@ impl PlanContext {
     pub fn new(now_ms: i64) -> Self {
         PlanContext {
             now_ms: u64::try_from(now_ms).unwrap_or(0),
-            ttl: DenyTtlInputs::WORST_CASE,
         }
     }
 }
@@ -951,6 +951,14 @@ fn api_mismatch() -> CallError {
     })
 }
 
+/// A storage failure's text as the answer and the audit line may show it. The store is the
+/// application's in pkg-js (any object with `get`/`put`/`delete`), so its error text could
+/// quote a URL, a token or a connection string: secret-shaped parts are redacted and the
+/// text is capped ([`crate::report::redact::scrub`], the rule of the post-incident report).
+fn storage_problem(text: &str) -> String {
+    crate::report::redact::scrub(text)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RevokePhase {
     NotStarted,
@@ -958,17 +966,16 @@ enum RevokePhase {
     List { offset: u32, pages: u32 },
     Revoke { index: usize },
     Ban,
-    SetSessionTtl,
     Done,
 }
 
-/// The revoke operation: edge deny-list entry first, then (user) list all active sessions,
-/// revoke each, ban if asked; (session) revoke it, then give its entry a TTL.
+/// The revoke operation: edge deny-list entry first (one write per call: Workers KV takes one
+/// write per second per key), then (user) list the sessions that are active or pending,
+/// revoke each, ban if asked; (session) revoke it.
 #[derive(Debug, Clone)]
 pub struct RevokePlan {
     request: RevokeRequest,
     entry: DenyEntry,
-    session_ttl_seconds: u64,
     phase: RevokePhase,
     call: Option<ApiCall>,
     last_step: AdminStep,
@@ -1001,7 +1008,6 @@ impl RevokePlan {
                 reason: request.reason.clone(),
                 created_at: context.now_ms,
             },
-            session_ttl_seconds: session_deny_ttl_seconds(context.ttl),
             request,
             phase: RevokePhase::NotStarted,
             call: None,
@@ -1026,11 +1032,12 @@ impl RevokePlan {
         step
     }
 
-    fn write_entry(&mut self, expiration_ttl_seconds: Option<u64>) -> AdminStep {
+    /// The plan's one write: no expiry (see [`session_deny_ttl_seconds`] for why).
+    fn write_entry(&mut self) -> AdminStep {
         self.emit(AdminStep::WriteDenyEntry {
             key: self.request.target.deny_key(),
             value: self.entry.to_json(),
-            expiration_ttl_seconds,
+            expiration_ttl_seconds: None,
         })
     }
 
@@ -1053,8 +1060,7 @@ impl RevokePlan {
 
     fn list_page(&mut self, offset: u32, pages: u32) -> AdminStep {
         self.phase = RevokePhase::List { offset, pages };
-        let request =
-            ApiRequest::list_active_sessions(self.request.target.id(), LIST_PAGE_LIMIT, offset);
+        let request = ApiRequest::list_sessions(self.request.target.id(), LIST_PAGE_LIMIT, offset);
         self.begin_call(request)
     }
 
@@ -1078,7 +1084,10 @@ impl RevokePlan {
             self.report.sessions_found.clear();
             return self.start_revokes();
         }
-        for session in page.sessions.iter().filter(|s| s.status == "active") {
+        // `pending` sessions (a sign-in waiting on a task, e.g. choosing an organization)
+        // become active without a new sign-in, so they are revoked too. The list's `status`
+        // filter takes one value and has no `pending`, so the list is unfiltered.
+        for session in page.sessions.iter().filter(|s| s.is_live()) {
             if !self.report.sessions_found.contains(&session.id) {
                 self.report.sessions_found.push(session.id.clone());
             }
@@ -1090,8 +1099,8 @@ impl RevokePlan {
             }
             Some(_) => {
                 self.report.list_error = Some(format!(
-                    "the user has more than {} active sessions: only those listed were \
-                     revoked; call again to revoke the rest",
+                    "the user has more than {} sessions at Clerk: only the live ones listed \
+                     were revoked; call again to revoke the rest",
                     LIST_PAGE_LIMIT.saturating_mul(MAX_LIST_PAGES)
                 ));
                 self.start_revokes()
@@ -1127,12 +1136,6 @@ impl RevokePlan {
 
     fn after_revokes(&mut self) -> AdminStep {
         match &self.request.target {
-            Target::Session(_)
-                if self.report.edge_deny_listed && !self.report.revoked.is_empty() =>
-            {
-                self.phase = RevokePhase::SetSessionTtl;
-                self.write_entry(Some(self.session_ttl_seconds))
-            }
             Target::User(id) if self.request.ban => {
                 if self.halted {
                     self.report.banned = Some(false);
@@ -1205,7 +1208,7 @@ impl AdminPlan for RevokePlan {
             self.after_edge_write()
         } else {
             self.phase = RevokePhase::WriteDeny;
-            self.write_entry(None)
+            self.write_entry()
         }
     }
 
@@ -1219,12 +1222,9 @@ impl AdminPlan for RevokePlan {
                     StepOutcome::Api(_) => Err(storage_mismatch()),
                 };
                 self.report.edge_deny_listed = result.is_ok();
-                self.report.edge_error = result.err();
+                self.report.edge_error = result.err().as_deref().map(storage_problem);
                 self.after_edge_write()
             }
-            // The entry already denies without expiry: a failed TTL update only keeps it
-            // longer, so it is not reported as a failure.
-            RevokePhase::SetSessionTtl => self.finish(),
             RevokePhase::List { .. } | RevokePhase::Revoke { .. } | RevokePhase::Ban => {
                 let progress = match (outcome, self.call.as_mut()) {
                     (StepOutcome::Api(outcome), Some(call)) => call.on_outcome(outcome),
@@ -1441,7 +1441,7 @@ impl AdminPlan for RestorePlan {
                     StepOutcome::Api(_) => Err(storage_mismatch()),
                 };
                 self.report.edge_deny_removed = result.is_ok();
-                self.report.edge_error = result.err();
+                self.report.edge_error = result.err().as_deref().map(storage_problem);
                 self.after_edge_delete()
             }
             RestorePhase::Unban => {
@@ -2066,14 +2066,7 @@ mod tests {
     const NOW: u64 = 1_700_000_000_000;
 
     fn context() -> PlanContext {
-        PlanContext {
-            now_ms: NOW,
-            ttl: DenyTtlInputs {
-                grace_seconds: 3_600,
-                max_token_lifetime_seconds: ASSUMED_MAX_TOKEN_LIFETIME_SECONDS,
-                clock_skew_ms: 5_000,
-            },
-        }
+        PlanContext { now_ms: NOW }
     }
 
     fn ok(body: &str) -> StepOutcome {
@@ -2147,7 +2140,7 @@ mod tests {
     }
 
     #[test]
-    fn session_revoke_writes_entry_first_then_revokes_then_sets_ttl() {
+    fn session_revoke_writes_its_entry_once_first_then_revokes() {
         let mut plan = revoke_plan(r#"{"session_id":"sess_1","reason":"INC-1"}"#);
         let steps = run(&mut plan, |step| match step {
             AdminStep::CallApi { .. } => ok(&session("sess_1", "user_1").to_string()),
@@ -2159,7 +2152,6 @@ mod tests {
             [
                 "kv put deny:session:sess_1 ttl=None",
                 "/v1/sessions/sess_1/revoke",
-                "kv put deny:session:sess_1 ttl=Some(7265)",
             ]
         );
         let AdminStep::WriteDenyEntry { value, .. } = &steps[0] else {
@@ -2203,7 +2195,7 @@ mod tests {
             AdminStep::CallApi { .. } => status(404, not_found, None),
             _ => stored(),
         });
-        assert_eq!(steps.len(), 2, "no TTL write: Clerk did not confirm");
+        assert_eq!(steps.len(), 2, "one write, one call");
         assert_eq!(plan.response_status(), 502);
         let report = plan.report();
         assert_eq!(report.failed[0].session_id, "sess_gone");
@@ -2247,8 +2239,8 @@ mod tests {
             paths,
             [
                 "kv put deny:user:user_1 ttl=None",
-                "/v1/sessions?user_id=user_1&status=active&limit=100&offset=0",
-                "/v1/sessions?user_id=user_1&status=active&limit=100&offset=2",
+                "/v1/sessions?user_id=user_1&limit=100&offset=0",
+                "/v1/sessions?user_id=user_1&limit=100&offset=2",
                 "/v1/sessions/sess_a/revoke",
                 "/v1/sessions/sess_b/revoke",
                 "/v1/sessions/sess_c/revoke",
@@ -2460,7 +2452,7 @@ mod tests {
             AdminStep::CallApi { .. } => ok("{}"),
             _ => StepOutcome::Storage(Err("KV put failed: 500".to_owned())),
         });
-        assert_eq!(steps.len(), 2, "revoke at Clerk, no TTL write");
+        assert_eq!(steps.len(), 2, "revoke at Clerk, no second write");
         assert_eq!(plan.response_status(), 500);
         let report = plan.report();
         assert!(!report.edge_deny_listed);
@@ -2492,6 +2484,60 @@ mod tests {
         assert_eq!(report.banned, Some(false));
         assert_eq!(report.clerk_reachable, Some(true));
         assert_eq!(plan.response_status(), 502);
+    }
+
+    #[test]
+    fn user_revoke_without_ban_revokes_active_and_pending_sessions_only() {
+        let mut plan = revoke_plan(r#"{"user_id":"user_1"}"#);
+        let with_status = |id: &str, status: &str| {
+            let mut s = session(id, "user_1");
+            s["status"] = Value::from(status);
+            s
+        };
+        let list = Value::Array(vec![
+            with_status("sess_pending", "pending"),
+            with_status("sess_active", "active"),
+            with_status("sess_ended", "ended"),
+            with_status("sess_revoked", "revoked"),
+            with_status("sess_expired", "expired"),
+        ]);
+        let steps = run(&mut plan, |step| match step {
+            AdminStep::CallApi { .. } => ok(&list.to_string()),
+            _ => stored(),
+        });
+        let paths: Vec<String> = steps.iter().map(path_of).collect();
+        assert_eq!(
+            paths,
+            [
+                "kv put deny:user:user_1 ttl=None",
+                "/v1/sessions?user_id=user_1&limit=100&offset=0",
+                "/v1/sessions/sess_pending/revoke",
+                "/v1/sessions/sess_active/revoke",
+            ]
+        );
+        assert_eq!(plan.report().revoked, ["sess_pending", "sess_active"]);
+        assert_eq!(plan.response_status(), 200);
+    }
+
+    #[test]
+    fn a_store_error_is_redacted_and_capped_in_the_answer() {
+        let mut plan = revoke_plan(r#"{"session_id":"sess_1"}"#);
+        let secret =
+            "put failed: https://kv.example/x?token=abc123 Bearer sk_live_0123456789abcdef";
+        let long = format!("{secret} {}", "x ".repeat(400));
+        run(&mut plan, |step| match step {
+            AdminStep::CallApi { .. } => ok("{}"),
+            _ => StepOutcome::Storage(Err(long.clone())),
+        });
+        let error = plan.report().edge_error.clone().unwrap();
+        assert!(error.starts_with("put failed: "), "{error}");
+        for leaked in ["abc123", "sk_live_0123456789abcdef", "token="] {
+            assert!(!error.contains(leaked), "{leaked} in {error}");
+        }
+        assert!(error.contains("[redacted]"), "{error}");
+        assert!(error.chars().count() <= crate::report::redact::MAX_REPORT_TEXT_CHARS);
+        let body = body_of(&plan).to_string();
+        assert!(!body.contains("sk_live_0123456789abcdef") && !body.contains("abc123"));
     }
 
     #[test]

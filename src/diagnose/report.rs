@@ -14,7 +14,9 @@ use serde_json::{json, Map, Value};
 
 use crate::audit::{clean_text, AuditEvent, Level};
 use crate::auth::keys;
-use crate::clerk_api::{parse_retry_after_seconds, ApiOutcome, ATTEMPT_TIMEOUT_MS};
+use crate::clerk_api::{
+    parse_retry_after_seconds, resolve_retry_after, ApiOutcome, ATTEMPT_TIMEOUT_MS,
+};
 use crate::config::{Config, Impact, KeyConfig, VARIABLES};
 use crate::diagnose::live::LiveSummary;
 use crate::health::health_report;
@@ -36,10 +38,12 @@ pub const D1_WARN_MS: u64 = 500;
 pub const STATUS_TIMEOUT_MS: u64 = 2_000;
 /// The Backend API request of the probe: the cheapest authenticated read.
 pub const BACKEND_PROBE: &str = "GET /v1/users?limit=1";
-/// Response headers the Backend API probe reports (as numbers only): Clerk documents
-/// `Retry-After` on 429s; the `X-RateLimit-*` trio is reported when present.
-pub const RATE_LIMIT_HEADERS: [&str; 4] = [
+/// Response headers the Backend API probe reads (reported as numbers only): Clerk documents
+/// `Retry-After` on 429s (`Date` reads one given as an HTTP date); the `X-RateLimit-*` trio is
+/// reported when present.
+pub const RATE_LIMIT_HEADERS: [&str; 5] = [
     "retry-after",
+    "date",
     "x-ratelimit-limit",
     "x-ratelimit-remaining",
     "x-ratelimit-reset",
@@ -180,11 +184,20 @@ pub struct RateLimit {
 }
 
 impl RateLimit {
-    /// Reads the headers of [`RATE_LIMIT_HEADERS`] through `header` (a lower-case name).
-    pub fn from_headers<'a>(header: impl Fn(&str) -> Option<&'a str>) -> Self {
+    /// Reads the headers of [`RATE_LIMIT_HEADERS`] through `header` (a lower-case name);
+    /// `received_at_ms` counts a `Retry-After` date when the answer has no `Date`.
+    pub fn from_headers<'a>(
+        header: impl Fn(&str) -> Option<&'a str>,
+        received_at_ms: Option<i64>,
+    ) -> Self {
         let number = |name: &str| header(name).and_then(|v| v.trim().parse::<u64>().ok());
+        let retry_after = resolve_retry_after(
+            header("retry-after").map(str::to_owned),
+            header("date"),
+            received_at_ms,
+        );
         Self {
-            retry_after: header("retry-after").and_then(parse_retry_after_seconds),
+            retry_after: retry_after.as_deref().and_then(parse_retry_after_seconds),
             limit: number("x-ratelimit-limit"),
             remaining: number("x-ratelimit-remaining"),
             reset: number("x-ratelimit-reset"),
@@ -884,11 +897,14 @@ mod tests {
             )),
             backend: (
                 Probe::ran(40, Outcome::Http(200)),
-                RateLimit::from_headers(|name| match name {
-                    "x-ratelimit-limit" => Some("100"),
-                    "x-ratelimit-remaining" => Some("99"),
-                    _ => None,
-                }),
+                RateLimit::from_headers(
+                    |name| match name {
+                        "x-ratelimit-limit" => Some("100"),
+                        "x-ratelimit-remaining" => Some("99"),
+                        _ => None,
+                    },
+                    None,
+                ),
             ),
             status_page: StatusFacts::new(Probe::ran(30, Outcome::Http(200)), Some(status)),
             deny_list: (Probe::ran(2, Outcome::Done), "KV CLERK_EDGE"),
@@ -996,7 +1012,14 @@ mod tests {
             let facts = Facts {
                 backend: (
                     Probe::ran(10, outcome),
-                    RateLimit::from_headers(|n| if n == "retry-after" { retry } else { None }),
+                    RateLimit::from_headers(
+                        |n| match n {
+                            "retry-after" => retry,
+                            "date" => Some("Wed, 02 Dec 2026 04:30:00 GMT"),
+                            _ => None,
+                        },
+                        None,
+                    ),
                 ),
                 ..healthy()
             };
@@ -1006,6 +1029,8 @@ mod tests {
         let limited = judge(Outcome::Http(429), Some("7"));
         assert_eq!(limited.verdict, Verdict::Warn);
         assert!(limited.advice.unwrap().contains("Retry-After 7 s"));
+        let dated = judge(Outcome::Http(429), Some("Wed, 02 Dec 2026 04:30:30 GMT"));
+        assert!(dated.advice.unwrap().contains("Retry-After 30 s"));
         assert_eq!(judge(Outcome::Http(503), None).verdict, Verdict::Fail);
         assert_eq!(judge(Outcome::Timeout, None).verdict, Verdict::Fail);
         assert_eq!(judge(Outcome::Http(404), None).verdict, Verdict::Warn);

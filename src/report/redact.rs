@@ -84,6 +84,13 @@ fn redact_words(cleaned: &str) -> String {
             last_word = word;
             continue;
         }
+        if let Some(at) = userinfo_end(&chars, i) {
+            // `scheme://user:password@host`: the credentials go, the host stays.
+            out.push_str("://");
+            out.push_str(REDACTED);
+            i = at;
+            continue;
+        }
         if chars[i] == '?' && chars.get(i + 1).is_some_and(|&c| is_word_char(c)) {
             let next_end = word_end(&chars, i + 1);
             let next_has_eq = chars[i + 1..next_end].contains(&'=');
@@ -100,6 +107,21 @@ fn redact_words(cleaned: &str) -> String {
         i += 1;
     }
     out
+}
+
+/// At a URL's `://` whose authority holds credentials (`user:password@`): the index of the
+/// `@` that ends them.
+fn userinfo_end(chars: &[char], i: usize) -> Option<usize> {
+    if chars.get(i..i + 3)? != [':', '/', '/'] {
+        return None;
+    }
+    let authority = &chars[i + 3..];
+    let end = authority
+        .iter()
+        .position(|&c| c.is_whitespace() || matches!(c, '/' | '?' | '#'))
+        .unwrap_or(authority.len());
+    let at = authority.get(..end)?.iter().rposition(|&c| c == '@')?;
+    Some(i + 3 + at)
 }
 
 /// The end (exclusive) of the word starting at `start`.
@@ -209,6 +231,20 @@ mod tests {
              __session=[redacted]; [redacted] token=[redacted] /app?[redacted] Authorization: \
              [redacted]"
         );
+    }
+
+    #[test]
+    fn credentials_in_a_url_are_redacted_and_the_host_kept() {
+        assert_eq!(
+            scrub("connect redis://admin:hunter2@cache.internal:6379/0 refused"),
+            "connect redis://[redacted]@cache.internal:6379/0 refused"
+        );
+        assert_eq!(
+            scrub("https://user@example.com/a and https://example.com/b@c"),
+            "https://[redacted]@example.com/a and https://example.com/b@c"
+        );
+        assert_eq!(scrub("at 10:30://x"), "at 10:30://x");
+        assert_eq!(scrub("ends with ://"), "ends with ://");
     }
 
     #[test]

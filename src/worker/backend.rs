@@ -5,8 +5,12 @@ use ::worker::{AbortSignal, Fetch, Headers, Method, Request, RequestInit};
 
 use crate::auth::keys::{self, KeyError, VerifyingKey};
 use crate::auth::token::TokenError;
-use crate::clerk_api::{request_url, ApiOutcome, ApiRequest, ATTEMPT_TIMEOUT_MS};
+use crate::clerk_api::{
+    request_url, resolve_retry_after, ApiOutcome, ApiRequest, ATTEMPT_TIMEOUT_MS,
+};
 use crate::config::Config;
+
+use super::isolate;
 
 /// Why the JWKS could not be refreshed.
 #[derive(Debug)]
@@ -80,7 +84,11 @@ pub(super) async fn send_attempt(
         .await
         .map(|answer| match answer {
             Ok(answer) => ApiOutcome::Response {
-                retry_after: answer.headers.get("retry-after").ok().flatten(),
+                retry_after: resolve_retry_after(
+                    answer.headers.get("retry-after").ok().flatten(),
+                    answer.headers.get("date").ok().flatten().as_deref(),
+                    Some(isolate::now_ms()),
+                ),
                 status: answer.status,
                 body: answer.body,
             },

@@ -128,12 +128,15 @@ async fn backend_probe(state: &IsolateState) -> (Probe, RateLimit) {
                             .iter()
                             .map(|name| (*name, answer.headers.get(name).ok().flatten()))
                             .collect();
-                    RateLimit::from_headers(|name| {
-                        values
-                            .iter()
-                            .find(|(n, _)| *n == name)
-                            .and_then(|(_, v)| v.as_deref())
-                    })
+                    RateLimit::from_headers(
+                        |name| {
+                            values
+                                .iter()
+                                .find(|(n, _)| *n == name)
+                                .and_then(|(_, v)| v.as_deref())
+                        },
+                        Some(now_ms()),
+                    )
                 }
                 Err(_) => RateLimit::default(),
             };

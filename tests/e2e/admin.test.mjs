@@ -158,8 +158,8 @@ describe("admin routes with CLERK_ADMIN_TOKEN set", () => {
     assert.deepEqual(
       lists.map((c) => c.query),
       [
-        { user_id: user, status: "active", limit: "100", offset: "0" },
-        { user_id: user, status: "active", limit: "100", offset: "100" },
+        { user_id: user, limit: "100", offset: "0" },
+        { user_id: user, limit: "100", offset: "100" },
       ],
     );
     assert.ok(calls.every((c) => c.authorized && c.apiVersion), "every call carries the secret key and API version");
@@ -191,6 +191,20 @@ describe("admin routes with CLERK_ADMIN_TOKEN set", () => {
       dry_run: false,
       operator_reason: "INC-101 stolen laptop",
     });
+  });
+
+  test("revoke by user without ban: pending sessions are revoked too, ended ones are left alone", async () => {
+    const user = "user_pending";
+    clerk.addSession({ id: "sess_pending_live", user_id: user });
+    clerk.addSession({ id: "sess_pending_task", user_id: user, status: "pending" });
+    clerk.addSession({ id: "sess_pending_old", user_id: user, status: "ended" });
+    const answer = await admin(REVOKE, { user_id: user, reason: "INC-7 pending" });
+    assert.equal(answer.status, 200, answer.text);
+    assert.deepEqual([...answer.body.sessions_found].sort(), ["sess_pending_live", "sess_pending_task"]);
+    assert.deepEqual([...answer.body.revoked].sort(), ["sess_pending_live", "sess_pending_task"]);
+    assert.equal(clerk.state.sessions.get("sess_pending_task").status, "revoked");
+    assert.equal(clerk.state.sessions.get("sess_pending_old").status, "ended", "an ended session is not touched");
+    assert.equal(clerk.state.users.get(user).banned, false);
   });
 
   test("dry run: lists only; nothing changes at Clerk or at the edge", async () => {
@@ -311,22 +325,24 @@ describe("admin routes with CLERK_ADMIN_TOKEN set", () => {
     });
   });
 
-  test("429 with Retry-After: the list is retried after the wait, then the revoke succeeds", async () => {
-    const user = "user_rate";
-    clerk.addSession({ id: "sess_rate_a", user_id: user });
-    clerk.setFault("listSessions", { kind: "rate-limit", retryAfter: 1, times: 1 });
+  for (const form of ["seconds", "date"]) {
+  test(`429 with Retry-After (${form}): the list is retried after the wait, then the revoke succeeds`, async () => {
+    const user = `user_rate_${form}`;
+    clerk.addSession({ id: `sess_rate_${form}`, user_id: user });
+    clerk.setFault("listSessions", { kind: "rate-limit", retryAfter: 1, form, times: 1 });
     const mark = clerk.requests.length;
     const answer = await admin(REVOKE, { user_id: user });
     assert.equal(answer.status, 200, answer.text);
-    assert.deepEqual(answer.body.revoked, ["sess_rate_a"]);
+    assert.deepEqual(answer.body.revoked, [`sess_rate_${form}`]);
     assert.ok(answer.ms >= 1000, `waited for Retry-After (took ${answer.ms.toFixed(0)} ms)`);
     assert.deepEqual(
       clerkCallsSince(mark).map((c) => `${c.route} ${c.status}${c.fault ? ` ${c.fault}` : ""}`),
       ["listSessions 429 rate-limit", "listSessions 200", "revokeSession 200"],
     );
-    assert.equal(clerk.state.sessions.get("sess_rate_a").status, "revoked");
+    assert.equal(clerk.state.sessions.get(`sess_rate_${form}`).status, "revoked");
     assert.equal(answer.audit.ok, true);
   });
+  }
 
   test("revoke by session: that session is refused, another session of the same user passes; restore lets it back", async () => {
     const user = "user_two";

@@ -238,7 +238,7 @@ test("revoke a user: deny-listed first, every active session revoked at Clerk, b
   assert.equal(restoreLines[0].event, "admin.restore");
 });
 
-test("revoke a session: the entry gets a TTL once Clerk confirmed", async () => {
+test("revoke a session: one write, before Clerk is asked, without expiry (KV takes one write per second per key)", async () => {
   clerk.addSession({ id: "sess_single", user_id: "user_single" });
   const puts = [];
   const inner = memoryStore();
@@ -247,9 +247,32 @@ test("revoke a session: the entry gets a TTL once Clerk confirmed", async () => 
   const [response] = await capture(() => revoke(adminRequest("/r", { session_id: "sess_single" })));
   assert.equal(response.status, 200);
   assert.equal(clerk.state.sessions.get("sess_single").status, "revoked");
-  assert.equal(puts.length, 2);
-  assert.deepEqual(puts[0], ["deny:session:sess_single", null]);
-  assert.ok(puts[1][1] > 0);
+  assert.deepEqual(puts, [["deny:session:sess_single", null]]);
+});
+
+test("revoke: a custom store's failing put answers 500 with its error redacted and capped, in the answer and the line", async () => {
+  clerk.addSession({ id: "sess_store_down", user_id: "user_store_down" });
+  const leak = "sk_live_storeleak0123456789";
+  const store = {
+    ...memoryStore(),
+    put: async () => {
+      throw new Error(`redis://admin:hunter2@cache.internal:6379 refused; token=abc.def.ghi ${leak} ${"x".repeat(2000)}`);
+    },
+  };
+  const revoke = createRevokeHandler({ env: adminEnv(), store });
+  const [response, lines] = await capture(() => revoke(adminRequest("/r", { session_id: "sess_store_down" })));
+  assert.equal(response.status, 500);
+  const text = await response.text();
+  const body = JSON.parse(text);
+  assert.equal(body.edge_deny_listed, false);
+  assert.match(body.edge_error, /refused/);
+  assert.ok(body.edge_error.length <= 200, `capped: ${body.edge_error.length}`);
+  const line = JSON.stringify(lines);
+  for (const secret of [leak, "hunter2", "abc.def.ghi", "x".repeat(300)]) {
+    assert.ok(!text.includes(secret), `answer leaks ${secret.slice(0, 20)}`);
+    assert.ok(!line.includes(secret), `audit line leaks ${secret.slice(0, 20)}`);
+  }
+  assert.equal(lines.at(-1).event, "admin.revoke");
 });
 
 test("admin routes: 404 without CLERK_ADMIN_TOKEN, 401 for credentials, 422 for bodies, 502 when Clerk is down", async () => {
@@ -294,17 +317,19 @@ test("admin: Clerk refusing the ban (402) is reported precisely, not retried, an
   assert.equal(lines[0].ok, false);
 });
 
-test("admin: a Retry-After longer than one call can wait is reported as rate limiting, not as Clerk down", async () => {
-  clerk.addSession({ id: "sess_slow", user_id: "user_slow" });
-  clerk.setFault("revokeSession", { kind: "rate-limit", retryAfter: 30, times: 1 });
+for (const form of ["seconds", "date"]) {
+test(`admin: a Retry-After (${form}) longer than one call can wait is reported as rate limiting, not as Clerk down`, async () => {
+  clerk.addSession({ id: `sess_slow_${form}`, user_id: "user_slow" });
+  clerk.setFault("revokeSession", { kind: "rate-limit", retryAfter: 30, form, times: 1 });
   const revoke = createRevokeHandler({ env: adminEnv(), store: memoryStore() });
-  const [response] = await capture(() => revoke(adminRequest("/r", { session_id: "sess_slow" })));
+  const [response] = await capture(() => revoke(adminRequest("/r", { session_id: `sess_slow_${form}` })));
   const body = await response.json();
   assert.equal(response.status, 502, JSON.stringify(body));
   assert.equal(body.clerk_reachable, true);
   assert.match(body.failed[0].error, /rate-limiting.*30 s/);
   assert.doesNotMatch(body.message, /unreachable/);
 });
+}
 
 test("admin: a body stream that fails mid-way answers 400 body-unreadable with one line, and changes nothing", async () => {
   const store = memoryStore();

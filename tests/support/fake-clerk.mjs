@@ -10,6 +10,7 @@
 //   clerk.addSession({ id: "sess_a", user_id: "user_1" });
 //   const nonce = clerk.addHandshakePayload(["__session=…; Path=/"]); // redeemable once
 //   clerk.setFault("revokeSession", { kind: "rate-limit", retryAfter: 1, times: 2 });
+//   clerk.setFault("revokeSession", { kind: "rate-limit", retryAfter: 1, form: "date" });
 //
 //   // Users for GET /v1/users (cursor or offset pages) and GET /v1/users/count:
 //   const users = clerk.addUsers(100_000, { seed: 7 }); // deterministic, under 1 s
@@ -639,7 +640,7 @@ function checkFault(fault, scope) {
  * GET /users/count: the same filters -> { object: "total_count", total_count }. An invalid
  * parameter is 422 form_param_value_invalid (meta.param_name); a filter in
  * UNSUPPORTED_USER_FILTERS is 422 unsupported_by_fake.
- * A fault is { kind: "rate-limit", retryAfter?: seconds (1), times? } | { kind: "error",
+ * A fault is { kind: "rate-limit", retryAfter?: seconds (1), form?: "seconds" | "date", times? } | { kind: "error",
  * status: 5xx, times? } | { kind: "reject", status: one of the route's spec `rejects` (400,
  * 402), times? } | { kind: "delay", ms, times? } | { kind: "hang", times? }; times
  * (default: until cleared) counts the requests it answers. scope is a route name of ROUTES
@@ -1066,7 +1067,13 @@ export async function startFakeClerk(options = {}) {
           entry,
           429,
           clerkErrors("too_many_requests", "Too many requests", "Too many requests, retry later"),
-          { "retry-after": String(fault.retryAfter) },
+          {
+            // `form: "date"`: the HTTP-date form RFC 9110 also allows (Node adds `Date`).
+            "retry-after":
+              fault.form === "date"
+                ? new Date(Date.now() + fault.retryAfter * 1000).toUTCString()
+                : String(fault.retryAfter),
+          },
         );
       case "error":
         return send(
