@@ -6,8 +6,10 @@
 //! KV's own propagation (up to about 60 s across locations).
 
 use std::collections::HashMap;
+use std::time::Duration;
 
-use ::worker::{Env, Result};
+use ::worker::{Delay, Env, Result};
+use futures_util::future::{select, Either};
 
 use crate::admin::revocation::{DENY_SESSION_PREFIX, DENY_USER_PREFIX};
 use crate::auth::token::SessionClaims;
@@ -21,6 +23,32 @@ pub const KV_BINDING: &str = "CLERK_EDGE";
 pub const CACHE_TTL_MS: i64 = 5_000;
 /// Most entries kept; the cache is cleared when full (entries are cheap to re-read).
 const CACHE_MAX_ENTRIES: usize = 10_000;
+/// How long a request waits for one deny-list read. The binding has no deadline of its own
+/// that the edge can rely on, and every signed-in request waits on this read: past it the
+/// request fails closed instead of hanging until the client gives up.
+pub const READ_DEADLINE_MS: u64 = 2_000;
+
+/// Why the deny-list could not be read: the request fails closed (500) and its
+/// `worker.error` line says which.
+#[derive(Debug)]
+pub enum ReadFailure {
+    /// The binding is missing or the read failed.
+    Failed,
+    /// No answer within [`READ_DEADLINE_MS`].
+    TimedOut,
+}
+
+impl ReadFailure {
+    /// The `problem` of the audit line (no key, no error text: they could name a user).
+    pub fn problem(&self) -> String {
+        match self {
+            Self::Failed => format!("KV {KV_BINDING} read failed"),
+            Self::TimedOut => {
+                format!("KV {KV_BINDING} read: no answer within {READ_DEADLINE_MS} ms")
+            }
+        }
+    }
+}
 
 /// The KV key of a user's deny-list entry (the same as the admin plan's
 /// [`crate::admin::revocation::Target::deny_key`]).
@@ -64,7 +92,7 @@ pub async fn check(
     state: &IsolateState,
     identity: &SessionClaims,
     now: i64,
-) -> Result<Option<DenyListHit>> {
+) -> std::result::Result<Option<DenyListHit>, ReadFailure> {
     if let Some(sid) = &identity.session_id {
         if is_listed(env, state, session_key(sid), now).await? {
             return Ok(Some(DenyListHit::Session));
@@ -76,12 +104,23 @@ pub async fn check(
     Ok(None)
 }
 
-async fn is_listed(env: &Env, state: &IsolateState, key: String, now: i64) -> Result<bool> {
+async fn is_listed(
+    env: &Env,
+    state: &IsolateState,
+    key: String,
+    now: i64,
+) -> std::result::Result<bool, ReadFailure> {
     if let Some(present) = state.deny.borrow().get(&key, now) {
         return Ok(present);
     }
     // A KV failure propagates: the request fails closed rather than skipping the check.
-    let present = env.kv(KV_BINDING)?.get(&key).text().await?.is_some();
+    let kv = env.kv(KV_BINDING).map_err(|_| ReadFailure::Failed)?;
+    let read = Box::pin(kv.get(&key).text());
+    let deadline = Delay::from(Duration::from_millis(READ_DEADLINE_MS));
+    let present = match select(read, deadline).await {
+        Either::Left((answer, _)) => answer.map_err(|_| ReadFailure::Failed)?.is_some(),
+        Either::Right(_) => return Err(ReadFailure::TimedOut),
+    };
     state.deny.borrow_mut().set(key, present, now);
     Ok(present)
 }

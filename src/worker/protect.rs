@@ -101,9 +101,12 @@ pub async fn handle(
     let deny_hit = match identity {
         Some(identity) => {
             let from = isolate::clock_ms();
-            let hit = denylist::check(env, state, identity, now).await?;
+            let hit = denylist::check(env, state, identity, now).await;
             work.add(|w| &mut w.denylist_us, from);
-            hit
+            match hit {
+                Ok(hit) => hit,
+                Err(failure) => return deny_list_unreadable(&failure, request, now),
+            }
         }
         None => None,
     };
@@ -148,6 +151,35 @@ pub async fn handle(
             .await
         }
     }
+}
+
+/// The deny-list could not be read: the request fails closed (500, nothing forwarded), as
+/// every unexpected failure does, and its `worker.error` line names the deny-list (detail
+/// `deny-list`, as pkg-js's `middleware.error`) and whether KV failed or timed out.
+fn deny_list_unreadable(
+    failure: &denylist::ReadFailure,
+    request: &RequestContext,
+    now: i64,
+) -> Result<Response> {
+    emit(
+        &AuditEvent::new(Level::Error, "worker.error")
+            .text("reason", "internal-error")
+            .text("detail", "deny-list")
+            .text("problem", &failure.problem())
+            .value("status", 500.into()),
+        Some(request),
+        now,
+    );
+    json_response(
+        500,
+        &serde_json::json!({
+            "error": "internal-error",
+            "message": "the deny-list could not be read, so the request was refused (fail \
+                        closed) and not forwarded; retry shortly. Operators: see the \
+                        worker.error line with this request_id and GET /__clerk/admin/diagnose.",
+            "request_id": request.request_id,
+        }),
+    )
 }
 
 /// What one protected request did and how long each part took, for its `Server-Timing`

@@ -355,3 +355,34 @@ describe("the fake Frontend API's own checks", () => {
     }
   });
 });
+
+describe("faults (tests/e2e/dependency-failures.test.mjs)", () => {
+  const handshakeUrl = () =>
+    `${fapi.url}${HANDSHAKE_PATH}?redirect_url=${encodeURIComponent(`${APP}/page`)}&format=nonce`;
+  after(() => fapi.setFault(null));
+
+  test("error answers the 5xx in Clerk's error shape; cleared, the handshake answers again", async () => {
+    fapi.setFault({ kind: "error", status: 503 });
+    const res = await fetch(handshakeUrl(), { redirect: "manual" });
+    assert.equal(res.status, 503);
+    assert.equal((await res.json()).errors[0].code, "internal_clerk_error");
+    fapi.setFault(null);
+    assert.equal((await fetch(handshakeUrl(), { redirect: "manual" })).status, 307);
+  });
+
+  test("delay answers as usual after ms; hang never answers", async () => {
+    fapi.setFault({ kind: "delay", ms: 300 });
+    const started = performance.now();
+    const res = await fetch(handshakeUrl(), { redirect: "manual" });
+    assert.equal(res.status, 307);
+    assert.ok(performance.now() - started >= 290);
+    fapi.setFault({ kind: "hang" });
+    await assert.rejects(fetch(handshakeUrl(), { signal: AbortSignal.timeout(300) }), /TimeoutError|aborted/);
+  });
+
+  test("a fault that is not one of the three is refused", () => {
+    for (const fault of [{ kind: "error", status: 404 }, { kind: "delay" }, { kind: "slow", ms: 1 }, undefined]) {
+      assert.throws(() => fapi.setFault(fault), TypeError, JSON.stringify(fault));
+    }
+  });
+});

@@ -89,7 +89,7 @@ export function parseCookieHeader(header = "") {
  * - log: a function given one line per request (never a token or a nonce).
  *
  * Returns { url, port, close(), signIn({ userId, sessionId, azp? }), signOut(),
- * setStyle(s), setPayload(p), setMode(m), hits, clear(), state, lastToken() }.
+ * setStyle(s), setPayload(p), setMode(m), setFault(f), hits, clear(), state, lastToken() }.
  */
 export async function startFakeFrontendApi(options = {}) {
   const { clerk, key } = options;
@@ -106,6 +106,8 @@ export async function startFakeFrontendApi(options = {}) {
     style: "production",
     payload: "nonce",
     mode: "ok",
+    // An injected fault (setFault), or null.
+    fault: null,
     // The client: null when signed out.
     session: null,
     lastToken: null,
@@ -126,6 +128,23 @@ export async function startFakeFrontendApi(options = {}) {
   const setMode = (mode) => {
     if (!MODES.includes(mode)) throw new TypeError(`mode must be one of ${MODES.join(", ")}`);
     state.mode = mode;
+  };
+  /**
+   * Makes every request fail until cleared (null): { kind: "error", status: 5xx } answers
+   * that status with Clerk's error shape, { kind: "hang" } never answers (until close()),
+   * { kind: "delay", ms } answers as usual after `ms`.
+   */
+  const setFault = (fault) => {
+    if (fault === null) {
+      state.fault = null;
+      return;
+    }
+    const ok =
+      (fault?.kind === "error" && fault.status >= 500 && fault.status <= 599) ||
+      fault?.kind === "hang" ||
+      (fault?.kind === "delay" && fault.ms >= 0);
+    if (!ok) throw new TypeError("fault must be { kind: 'error', status: 5xx }, { kind: 'hang' }, { kind: 'delay', ms } or null");
+    state.fault = { ...fault };
   };
   setStyle(options.style ?? "production");
   setPayload(options.payload ?? "nonce");
@@ -188,6 +207,17 @@ export async function startFakeFrontendApi(options = {}) {
       status: null,
     };
     hits.push(entry);
+
+    const fault = state.fault;
+    if (fault?.kind === "error") {
+      entry.outcome = "fault";
+      return send(res, entry, fault.status, {}, clerkErrors("internal_clerk_error", "Oops, an unexpected error occurred"));
+    }
+    if (fault?.kind === "hang") {
+      entry.outcome = "hang";
+      return;
+    }
+    if (fault?.kind === "delay") await new Promise((resolve) => setTimeout(resolve, fault.ms));
 
     if (url.pathname !== HANDSHAKE_PATH) {
       entry.outcome = "not-found";
@@ -260,6 +290,7 @@ export async function startFakeFrontendApi(options = {}) {
     setStyle,
     setPayload,
     setMode,
+    setFault,
     /** The last session token minted (for assertions; never log it). */
     lastToken: () => state.lastToken,
   };

@@ -60,6 +60,7 @@ export async function startInstance({ secretKey, kid = "ins_handshake_e2e", user
       fapi.setStyle("production");
       fapi.setPayload("nonce");
       fapi.setMode("ok");
+      fapi.setFault(null);
       fapi.signIn({ userId, sessionId });
       clerk.clearFaults();
       clerk.requests.length = 0;

@@ -115,8 +115,9 @@ function migratedTemplate(configPath, wranglerEnv) {
  * @param {string} [options.persistDir] reuse the local KV/D1 state of an earlier (stopped)
  *   worker, as a restart with other variables would: no migration copy, and `stop()` leaves
  *   the directory to its owner.
- * @param {string} [options.main] another build of the Worker to run (absolute path of its
- *   index.js), e.g. the test-only one of scripts/build-panic-probes.sh; default build/.
+ * @param {string} [options.main] another entry module instead of build/index.js (absolute
+ *   path): a test-only build (scripts/build-panic-probes.sh) or a test's wrapper that imports
+ *   it; the config is otherwise the same.
  * @param {boolean} [options.keepPersistDir=false] `stop()` keeps the (fresh) state directory
  *   for a later start with `persistDir`; `removeState()` removes it.
  * @returns {Promise<{ url: string, port: number, persistDir: string,
