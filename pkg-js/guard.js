@@ -180,11 +180,27 @@ export function rememberDenyEntry(store, key, present, now = Date.now()) {
   cache.set(key, [present, now]);
 }
 
+/** How long one deny-list read may take (the Worker's KV read has the same deadline). */
+const DENY_READ_DEADLINE_MS = 2000;
+
+/** `store.get(key)`, rejected when it has not answered within {@link DENY_READ_DEADLINE_MS}. */
+function readWithDeadline(store, key) {
+  let timer;
+  const deadline = new Promise((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`deny-list store: no answer within ${DENY_READ_DEADLINE_MS} ms`)),
+      DENY_READ_DEADLINE_MS,
+    );
+  });
+  return Promise.race([Promise.resolve().then(() => store.get(key)), deadline]).finally(() => clearTimeout(timer));
+}
+
 async function isListed(store, key, now, ttlMs) {
   const cached = denyCache(store).get(key);
   if (cached && now - cached[1] < ttlMs) return cached[0];
-  // A store failure propagates: the request fails closed rather than skipping the check.
-  const present = (await store.get(key)) !== null;
+  // A store failure, or no answer in time, propagates: the request fails closed rather
+  // than skipping the check or waiting for ever.
+  const present = (await readWithDeadline(store, key)) !== null;
   rememberDenyEntry(store, key, present, now);
   return present;
 }

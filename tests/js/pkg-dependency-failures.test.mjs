@@ -1,5 +1,6 @@
 // pkg-js's rows of the README's "When a dependency fails" table that no other test proves:
-// a slow deny-list store, a store whose write fails under the revoke handler, a slow JWKS.
+// a slow deny-list store, one that never answers, a store whose write fails under the revoke
+// handler, a slow JWKS.
 // (The failing store read, the failing webhook write, Clerk down for revoke and JWKS down are
 // proven in pkg-middleware.test.mjs and pkg-handlers.test.mjs; the table names those.)
 import assert from "node:assert/strict";
@@ -50,6 +51,19 @@ test("deny-list store slow (300 ms a read): signed in; Server-Timing's clerk-den
   assert.equal(response.headers.get("x-middleware-request-x-clerk-user-id"), "user_slow");
   const denylist = Number(/clerk-denylist;dur=([\d.]+)/.exec(response.headers.get("server-timing"))?.[1]);
   assert.ok(denylist >= 550, `two reads of 300 ms: ${response.headers.get("server-timing")}`);
+});
+
+test("deny-list store that never answers: fail closed after 2 s (500), middleware.error names the deny-list", async () => {
+  const store = { ...memoryStore(), get: () => new Promise(() => {}) };
+  const middleware = clerkEdgeMiddleware({ env: env(), store });
+  const started = performance.now();
+  const [response, lines] = await capture(async () => middleware(page(await mint("user_hang", "sess_hang"))));
+  const took = performance.now() - started;
+  assert.equal(response.status, 500);
+  assert.equal(response.headers.get("x-middleware-request-x-clerk-user-id"), null, "not forwarded");
+  assert.ok(took >= 1900 && took < 5000, `answered after the 2 s deadline: ${took.toFixed(0)} ms`);
+  const line = lines.at(-1);
+  assert.deepEqual([line.event, line.detail], ["middleware.error", "deny-list"]);
 });
 
 test("JWKS slow (600 ms): signed in; Server-Timing's clerk-jwks shows the wait", async () => {
