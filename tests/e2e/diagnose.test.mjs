@@ -85,9 +85,11 @@ describe("GET /__clerk/admin/diagnose in wrangler dev", () => {
   const check = (body, name) => body.checks.find((c) => c.name === name);
 
   test("healthy: every check ok, with timings, counts and the live record of this worker", async () => {
-    // Traffic for the live section: 3 signed-in requests and 2 refusals in this worker.
+    // Traffic for the live section: 20 signed-in requests and 2 refusals in this worker. The
+    // first one fetches the JWKS (on a loaded machine, over 100 ms); with 22 decisions the
+    // nearest-rank p95 is the 21st, so that one fetch alone does not make it slow.
     const token = await mintToken(key, sessionClaims({ sub: "user_diag", sid: "sess_diag" }));
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 20; i++) {
       const res = await healthy.fetch("/app", { headers: { authorization: `Bearer ${token}` } });
       await res.arrayBuffer();
       assert.equal(res.status, 200);
@@ -136,7 +138,7 @@ describe("GET /__clerk/admin/diagnose in wrangler dev", () => {
     assert.equal(state("CLERK_STATUS_URL"), "set");
 
     const live = check(body, "auth_live").live;
-    assert.equal(live.decisions, 5, JSON.stringify(live));
+    assert.equal(live.decisions, 22, JSON.stringify(live));
     assert.equal(live.refusals["session-token-and-uat-missing"], 2);
     assert.equal(typeof live.p95_us, "number");
     assert.equal(check(body, "state").bypass.mode, "off");
@@ -144,7 +146,7 @@ describe("GET /__clerk/admin/diagnose in wrangler dev", () => {
 
     const text = await diagnose(healthy, { query: "?format=text" });
     const liveRow = text.text.split("\n").find((l) => l.startsWith("auth_live "));
-    assert.match(liveRow, /^auth_live\s+ok\s+-\s+5 decisions, p50 \d+\.\d ms, p95 \d+\.\d ms/);
+    assert.match(liveRow, /^auth_live\s+ok\s+-\s+22 decisions, p50 \d+\.\d ms, p95 \d+\.\d ms/);
     console.log(`diagnose (healthy) live row: ${liveRow}`);
 
     const line = await healthy.waitForAudit((e) => e.event === "admin.diagnose" && e.user_agent === answer.tag);
