@@ -11,6 +11,7 @@ use ::worker::{Env, Result};
 
 use crate::admin::revocation::{DENY_SESSION_PREFIX, DENY_USER_PREFIX};
 use crate::auth::token::SessionClaims;
+use crate::diagnose::memory::CacheFill;
 use crate::policy::decision::DenyListHit;
 
 use super::isolate::IsolateState;
@@ -38,9 +39,19 @@ pub fn session_key(session_id: &str) -> String {
 #[derive(Debug, Default)]
 pub struct DenyCache {
     entries: HashMap<String, (bool, i64)>,
+    /// Entries dropped by clears when full.
+    evicted: u64,
 }
 
 impl DenyCache {
+    /// How full it is, for the diagnosis.
+    pub fn fill(&self) -> CacheFill {
+        CacheFill {
+            evicted: self.evicted,
+            ..CacheFill::counted("deny_list", self.entries.len(), CACHE_MAX_ENTRIES)
+        }
+    }
+
     fn get(&self, key: &str, now: i64) -> Option<bool> {
         self.entries
             .get(key)
@@ -50,7 +61,10 @@ impl DenyCache {
 
     /// Records what KV holds for `key` (after a read or a write from this isolate).
     pub fn set(&mut self, key: String, present: bool, now: i64) {
-        if self.entries.len() >= CACHE_MAX_ENTRIES {
+        if self.entries.len() >= CACHE_MAX_ENTRIES && !self.entries.contains_key(&key) {
+            self.evicted = self
+                .evicted
+                .saturating_add(u64::try_from(self.entries.len()).unwrap_or(u64::MAX));
             self.entries.clear();
         }
         self.entries.insert(key, (present, now));
