@@ -2,26 +2,21 @@
 //! per-isolate cache, so KV is not read on every request.
 //!
 //! A write from this isolate (webhook or admin route) updates the cache at once, so the next
-//! request here is refused immediately; other isolates see it within [`CACHE_TTL_MS`] plus
-//! KV's own propagation (up to about 60 s across locations).
-
-use std::collections::HashMap;
+//! request here is refused immediately (even when a read of the same entry was in flight:
+//! [`crate::policy::deny_cache`]); other isolates see it within its TTL (5 s) plus KV's own
+//! propagation (up to about 60 s across locations).
 
 use ::worker::{Env, Result};
 
 use crate::admin::revocation::{DENY_SESSION_PREFIX, DENY_USER_PREFIX};
 use crate::auth::token::SessionClaims;
-use crate::diagnose::memory::CacheFill;
 use crate::policy::decision::DenyListHit;
+pub use crate::policy::deny_cache::DenyCache;
 
 use super::isolate::IsolateState;
 
 /// The KV binding of the deny-list.
 pub const KV_BINDING: &str = "CLERK_EDGE";
-/// How long a read (present or absent) is trusted in this isolate.
-pub const CACHE_TTL_MS: i64 = 5_000;
-/// Most entries kept; the cache is cleared when full (entries are cheap to re-read).
-const CACHE_MAX_ENTRIES: usize = 10_000;
 
 /// The KV key of a user's deny-list entry (the same as the admin plan's
 /// [`crate::admin::revocation::Target::deny_key`]).
@@ -33,42 +28,6 @@ pub fn user_key(user_id: &str) -> String {
 /// [`crate::admin::revocation::Target::deny_key`]).
 pub fn session_key(session_id: &str) -> String {
     format!("{DENY_SESSION_PREFIX}{session_id}")
-}
-
-/// Recently read entries: key -> (present, read at).
-#[derive(Debug, Default)]
-pub struct DenyCache {
-    entries: HashMap<String, (bool, i64)>,
-    /// Entries dropped by clears when full.
-    evicted: u64,
-}
-
-impl DenyCache {
-    /// How full it is, for the diagnosis.
-    pub fn fill(&self) -> CacheFill {
-        CacheFill {
-            evicted: self.evicted,
-            ..CacheFill::counted("deny_list", self.entries.len(), CACHE_MAX_ENTRIES)
-        }
-    }
-
-    fn get(&self, key: &str, now: i64) -> Option<bool> {
-        self.entries
-            .get(key)
-            .filter(|(_, at)| now.saturating_sub(*at) < CACHE_TTL_MS)
-            .map(|(present, _)| *present)
-    }
-
-    /// Records what KV holds for `key` (after a read or a write from this isolate).
-    pub fn set(&mut self, key: String, present: bool, now: i64) {
-        if self.entries.len() >= CACHE_MAX_ENTRIES && !self.entries.contains_key(&key) {
-            self.evicted = self
-                .evicted
-                .saturating_add(u64::try_from(self.entries.len()).unwrap_or(u64::MAX));
-            self.entries.clear();
-        }
-        self.entries.insert(key, (present, now));
-    }
 }
 
 /// Whether the session or the user of a token is deny-listed. The session is checked first
@@ -94,9 +53,13 @@ async fn is_listed(env: &Env, state: &IsolateState, key: String, now: i64) -> Re
     if let Some(present) = state.deny.borrow().get(&key, now) {
         return Ok(present);
     }
+    let ticket = state.deny.borrow().read_started();
     // A KV failure propagates: the request fails closed rather than skipping the check.
     let present = env.kv(KV_BINDING)?.get(&key).text().await?.is_some();
-    state.deny.borrow_mut().set(key, present, now);
+    state
+        .deny
+        .borrow_mut()
+        .record_read(ticket, key, present, now);
     Ok(present)
 }
 
@@ -115,13 +78,13 @@ pub async fn put(
         put = put.expiration_ttl(ttl.max(60));
     }
     put.execute().await?;
-    state.deny.borrow_mut().set(key, true, now);
+    state.deny.borrow_mut().record_write(key, true, now);
     Ok(())
 }
 
 /// Removes an entry.
 pub async fn delete(env: &Env, state: &IsolateState, key: String, now: i64) -> Result<()> {
     env.kv(KV_BINDING)?.delete(&key).await?;
-    state.deny.borrow_mut().set(key, false, now);
+    state.deny.borrow_mut().record_write(key, false, now);
     Ok(())
 }
