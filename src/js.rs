@@ -110,6 +110,7 @@ pub mod edge {
     };
     use crate::config::{Config, Impact, KeyConfig};
     use crate::diagnose::live::{AuthWork, LiveStats};
+    use crate::diagnose::memory::IsolateMemory;
     use crate::diagnose::report;
     use crate::policy::bypass::BypassMode;
     use crate::policy::decision::{
@@ -362,6 +363,18 @@ pub mod edge {
             0
         };
         config.clock_skew_ms.saturating_add(grace_ms)
+    }
+
+    /// Pages of this module's linear memory (`memory.size`), for the diagnosis.
+    #[cfg(target_arch = "wasm32")]
+    fn wasm_pages() -> Option<u64> {
+        u64::try_from(core::arch::wasm32::memory_size(0)).ok()
+    }
+
+    /// Off wasm there is no linear memory to read.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn wasm_pages() -> Option<u64> {
+        None
     }
 
     /// One configuration and its caches: what a Worker isolate keeps (src/worker/isolate.rs),
@@ -1101,6 +1114,13 @@ pub mod edge {
                 d1: None,
                 live: (middleware || live.decisions > 0).then_some(live),
                 jwks_refresh_failing: self.jwks.last_failure().is_some(),
+                memory: Some(IsolateMemory::of(
+                    wasm_pages(),
+                    &self.tokens,
+                    &self.jwks,
+                    &self.live,
+                    [],
+                )),
             };
             let now = now_ms(now);
             let diagnosis = report::diagnose(&self.config, &facts, now);

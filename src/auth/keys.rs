@@ -308,6 +308,11 @@ impl JwksCache {
         self.keys.iter().find(|k| k.kid() == Some(kid))
     }
 
+    /// How many keys the last good fetch gave (replaced whole by each fetch, never grown).
+    pub fn key_count(&self) -> usize {
+        self.keys.len()
+    }
+
     /// Whether any keys were ever fetched.
     pub fn has_keys(&self) -> bool {
         !self.keys.is_empty()

@@ -59,6 +59,9 @@ pub struct VerifiedTokenCache {
     /// Bumped by [`Self::clear`]: a signature check started before a clear must not be
     /// recorded after it (its key may be gone, its settings id reassigned).
     generation: u64,
+    /// Entries dropped to make room so far (the diagnosis shows it: a cache at its cap that
+    /// evicts is bounded, one that never does has not filled yet).
+    evicted: u64,
 }
 
 impl Default for VerifiedTokenCache {
@@ -78,6 +81,7 @@ impl VerifiedTokenCache {
             settings: Vec::new(),
             capacity: capacity.max(1),
             generation: 0,
+            evicted: 0,
         }
     }
 
@@ -160,10 +164,27 @@ impl VerifiedTokenCache {
         self.len == 0
     }
 
+    /// Most entries kept.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// What the entries weigh (see `entry_weight`), against [`MAX_BYTES`].
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Entries dropped so far to make room for new ones (expired ones first, then the
+    /// oldest); [`Self::clear`] does not count.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
     /// Makes room for one entry of `incoming` weight: expired entries first, then the
     /// oldest, a quarter of the capacity (or of the byte budget) at a time so that eviction
     /// cost is amortised.
     fn evict(&mut self, now_ms: i64, incoming: usize) {
+        let before = self.len;
         for by_token in self.entries.values_mut() {
             by_token.retain(|_, e| e.keep_until_ms >= now_ms);
         }
@@ -190,6 +211,9 @@ impl VerifiedTokenCache {
             }
         }
         self.len = self.order.len();
+        self.evicted = self
+            .evicted
+            .saturating_add(u64::try_from(before.saturating_sub(self.len)).unwrap_or(u64::MAX));
     }
 }
 
@@ -235,12 +259,16 @@ mod tests {
                 0,
             );
         }
+        assert_eq!(c.evicted(), 0);
         c.insert("new", s, valid(), 1_000, 100);
         assert_eq!(c.len(), 6, "the three expired entries go first");
+        assert_eq!(c.evicted(), 3);
         for i in 0..20 {
             c.insert(&format!("more{i}"), s, valid(), 1_000, 100);
-            assert!(c.len() <= 8);
+            assert!(c.len() <= c.capacity());
         }
+        // 6 + 20 inserted, 8 kept: the rest were evicted, and counted.
+        assert_eq!(c.evicted(), 3 + 26 - 8);
         assert!(c.get("more19", s, 100).is_some());
         assert!(c.get("t3", s, 100).is_none(), "oldest evicted");
     }
@@ -252,8 +280,9 @@ mod tests {
         for i in 0..2_000 {
             let token = format!("{i:05}{}", "x".repeat(15_000));
             c.insert(&token, 0, refused(), 60_000, 0);
-            assert!(c.bytes <= MAX_BYTES, "{i}: {}", c.bytes);
+            assert!(c.bytes() <= MAX_BYTES, "{i}: {}", c.bytes());
         }
+        assert_eq!(c.evicted(), 2_000 - c.len() as u64);
         assert!(c.len() >= 200, "{}", c.len());
         // The newest survive, the oldest went first.
         let newest = format!("{:05}{}", 1_999, "x".repeat(15_000));

@@ -59,6 +59,12 @@ impl LiveStats {
         }
     }
 
+    /// Decisions held in the window (at most [`WINDOW`]) and refusal reasons counted (at most
+    /// [`MAX_REASONS`]), for the diagnosis's memory facts.
+    pub fn held(&self) -> (usize, usize) {
+        (self.recent.len(), self.refusals.len())
+    }
+
     /// Records one decision made at `now_ms`.
     pub fn record(&mut self, sample: AuthSample<'_>, now_ms: i64) {
         let micros = u32::try_from(sample.micros).unwrap_or(u32::MAX);

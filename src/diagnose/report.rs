@@ -19,6 +19,7 @@ use crate::clerk_api::{
 };
 use crate::config::{Config, Impact, KeyConfig, VARIABLES};
 use crate::diagnose::live::LiveSummary;
+use crate::diagnose::memory::IsolateMemory;
 use crate::health::health_report;
 use crate::rfc3339::format_millis;
 
@@ -286,6 +287,8 @@ pub struct Facts {
     pub live: Option<LiveSummary>,
     /// Whether this isolate's last JWKS refresh failed.
     pub jwks_refresh_failing: bool,
+    /// The isolate's wasm memory and cache fill; `None` where the adapter cannot read them.
+    pub memory: Option<IsolateMemory>,
 }
 
 /// One check of the diagnosis.
@@ -376,7 +379,12 @@ pub fn diagnose(config: &Config, facts: &Facts, now_ms: i64) -> Diagnosis {
         checks.push(storage("d1", d1, "D1 CLERK_DB", D1_WARN_MS));
     }
     checks.push(live(facts.live.as_ref()));
-    checks.push(state(config, facts.jwks_refresh_failing, now_ms));
+    checks.push(state(
+        config,
+        facts.jwks_refresh_failing,
+        facts.memory.as_ref(),
+        now_ms,
+    ));
     let overall = checks
         .iter()
         .map(|check| check.verdict)
@@ -737,19 +745,29 @@ fn live(summary: Option<&LiveSummary>) -> Check {
     }
 }
 
-fn state(config: &Config, jwks_refresh_failing: bool, now_ms: i64) -> Check {
+fn state(
+    config: &Config,
+    jwks_refresh_failing: bool,
+    memory: Option<&IsolateMemory>,
+    now_ms: i64,
+) -> Check {
     let health = health_report(config, jwks_refresh_failing, now_ms);
     let mode = health["bypass"]["mode"].as_str().unwrap_or("off");
     let paused = config.webhooks_paused;
     let handshake = health["handshake"]["status"].as_str().unwrap_or("off");
-    let summary = format!(
+    let mut summary = format!(
         "bypass {mode}; webhooks {}; handshake {handshake}",
         if paused { "paused" } else { "running" }
     );
+    let over_cap = memory.map(IsolateMemory::over_cap).unwrap_or_default();
+    if let Some(memory) = memory {
+        summary.push_str("; ");
+        summary.push_str(&memory.summary());
+    }
     let mut bypass = health["bypass"].clone();
     bypass["paths_scoped"] = (!config.bypass.paths.is_empty()).into();
     bypass["never_bypass_set"] = (!config.bypass.never.is_empty()).into();
-    let verdict = if mode != "off" || paused {
+    let verdict = if mode != "off" || paused || !over_cap.is_empty() {
         Verdict::Warn
     } else {
         Verdict::Ok
@@ -758,18 +776,29 @@ fn state(config: &Config, jwks_refresh_failing: bool, now_ms: i64) -> Check {
         .fact("health", health["status"].clone())
         .fact("bypass", bypass)
         .fact("webhooks", health["webhooks"].clone())
-        .fact("handshake", health["handshake"].clone());
-    let mut advice = Vec::new();
+        .fact("handshake", health["handshake"].clone())
+        .fact("memory", memory.map_or(Value::Null, IsolateMemory::to_json));
+    let mut advice: Vec<String> = Vec::new();
+    if !over_cap.is_empty() {
+        advice.push(format!(
+            "cache(s) over their cap: {} (a bound is broken and this isolate's memory can grow \
+             without limit): report it as a bug with this diagnosis; a redeploy starts fresh \
+             isolates meanwhile",
+            over_cap.join(", ")
+        ));
+    }
     if mode != "off" {
         advice.push(
             "the emergency bypass is on: turn it off once Clerk works (wrangler secret delete \
-             CLERK_EMERGENCY_BYPASS), then check health",
+             CLERK_EMERGENCY_BYPASS), then check health"
+                .to_owned(),
         );
     }
     if paused {
         advice.push(
             "webhook processing is paused: Svix keeps the deliveries; resume with wrangler \
-             secret delete CLERK_WEBHOOKS_PAUSED (runbook 4)",
+             secret delete CLERK_WEBHOOKS_PAUSED (runbook 4)"
+                .to_owned(),
         );
     }
     if advice.is_empty() {
@@ -911,6 +940,7 @@ mod tests {
             d1: Some(Probe::ran(3, Outcome::Done)),
             live: Some(live_summary(2_000)),
             jwks_refresh_failing: false,
+            memory: None,
         }
     }
 
@@ -1180,5 +1210,46 @@ mod tests {
         assert_eq!(event.name(), "admin.diagnose");
         let line = event.to_line(0);
         assert!(line.contains(r#""deny_list":"fail""#), "{line}");
+    }
+
+    #[test]
+    fn state_shows_memory_and_warns_only_over_a_cap() {
+        use crate::diagnose::memory::{CacheFill, IsolateMemory};
+        let mut memory = IsolateMemory {
+            wasm_pages: Some(32),
+            caches: vec![CacheFill::counted("deny_list", 10_000, 10_000)],
+        };
+        let facts = Facts {
+            memory: Some(memory.clone()),
+            ..healthy()
+        };
+        let state = diagnose(&config(&[]), &facts, 0).checks.pop().unwrap();
+        assert_eq!(state.verdict, Verdict::Ok, "a cache at its cap is bounded");
+        assert!(
+            state
+                .summary
+                .ends_with("; wasm memory 2.0 MiB; caches deny_list 10000/10000"),
+            "{}",
+            state.summary
+        );
+        assert_eq!(state.facts["memory"]["wasm_memory_bytes"], 2 * 1_048_576);
+        assert_eq!(
+            state.facts["memory"]["caches"]["deny_list"]["max_entries"],
+            10_000
+        );
+
+        memory.caches[0].entries = 10_001;
+        let facts = Facts {
+            memory: Some(memory),
+            ..healthy()
+        };
+        let d = diagnose(&config(&[]), &facts, 0);
+        let state = d.checks.last().unwrap();
+        assert_eq!(state.verdict, Verdict::Warn);
+        assert!(state.advice.as_deref().unwrap().contains("deny_list"));
+        assert!(d.to_text().contains("deny_list 10001/10000"));
+
+        let unknown = diagnose(&config(&[]), &healthy(), 0);
+        assert_eq!(unknown.checks.last().unwrap().facts["memory"], Value::Null);
     }
 }

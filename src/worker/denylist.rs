@@ -2,10 +2,10 @@
 //! per-isolate cache, so KV is not read on every request.
 //!
 //! A write from this isolate (webhook or admin route) updates the cache at once, so the next
-//! request here is refused immediately; other isolates see it within [`CACHE_TTL_MS`] plus
-//! KV's own propagation (up to about 60 s across locations).
+//! request here is refused immediately (even when a read of the same entry was in flight:
+//! [`crate::policy::deny_cache`]); other isolates see it within its TTL (5 s) plus KV's own
+//! propagation (up to about 60 s across locations).
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use ::worker::{Delay, Env, Result};
@@ -14,15 +14,12 @@ use futures_util::future::{select, Either};
 use crate::admin::revocation::{DENY_SESSION_PREFIX, DENY_USER_PREFIX};
 use crate::auth::token::SessionClaims;
 use crate::policy::decision::DenyListHit;
+pub use crate::policy::deny_cache::DenyCache;
 
 use super::isolate::IsolateState;
 
 /// The KV binding of the deny-list.
 pub const KV_BINDING: &str = "CLERK_EDGE";
-/// How long a read (present or absent) is trusted in this isolate.
-pub const CACHE_TTL_MS: i64 = 5_000;
-/// Most entries kept; the cache is cleared when full (entries are cheap to re-read).
-const CACHE_MAX_ENTRIES: usize = 10_000;
 /// How long a request waits for one deny-list read. The binding has no deadline of its own
 /// that the edge can rely on, and every signed-in request waits on this read: past it the
 /// request fails closed instead of hanging until the client gives up.
@@ -62,29 +59,6 @@ pub fn session_key(session_id: &str) -> String {
     format!("{DENY_SESSION_PREFIX}{session_id}")
 }
 
-/// Recently read entries: key -> (present, read at).
-#[derive(Debug, Default)]
-pub struct DenyCache {
-    entries: HashMap<String, (bool, i64)>,
-}
-
-impl DenyCache {
-    fn get(&self, key: &str, now: i64) -> Option<bool> {
-        self.entries
-            .get(key)
-            .filter(|(_, at)| now.saturating_sub(*at) < CACHE_TTL_MS)
-            .map(|(present, _)| *present)
-    }
-
-    /// Records what KV holds for `key` (after a read or a write from this isolate).
-    pub fn set(&mut self, key: String, present: bool, now: i64) {
-        if self.entries.len() >= CACHE_MAX_ENTRIES {
-            self.entries.clear();
-        }
-        self.entries.insert(key, (present, now));
-    }
-}
-
 /// Whether the session or the user of a token is deny-listed. The session is checked first
 /// because its entry is the more specific answer.
 pub async fn check(
@@ -113,6 +87,7 @@ async fn is_listed(
     if let Some(present) = state.deny.borrow().get(&key, now) {
         return Ok(present);
     }
+    let ticket = state.deny.borrow().read_started();
     // A KV failure propagates: the request fails closed rather than skipping the check.
     let kv = env.kv(KV_BINDING).map_err(|_| ReadFailure::Failed)?;
     let read = Box::pin(kv.get(&key).text());
@@ -121,7 +96,10 @@ async fn is_listed(
         Either::Left((answer, _)) => answer.map_err(|_| ReadFailure::Failed)?.is_some(),
         Either::Right(_) => return Err(ReadFailure::TimedOut),
     };
-    state.deny.borrow_mut().set(key, present, now);
+    state
+        .deny
+        .borrow_mut()
+        .record_read(ticket, key, present, now);
     Ok(present)
 }
 
@@ -140,13 +118,13 @@ pub async fn put(
         put = put.expiration_ttl(ttl.max(60));
     }
     put.execute().await?;
-    state.deny.borrow_mut().set(key, true, now);
+    state.deny.borrow_mut().record_write(key, true, now);
     Ok(())
 }
 
 /// Removes an entry.
 pub async fn delete(env: &Env, state: &IsolateState, key: String, now: i64) -> Result<()> {
     env.kv(KV_BINDING)?.delete(&key).await?;
-    state.deny.borrow_mut().set(key, false, now);
+    state.deny.borrow_mut().record_write(key, false, now);
     Ok(())
 }

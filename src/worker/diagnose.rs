@@ -59,6 +59,7 @@ pub async fn handle(
         d1: Some(d1),
         live: Some(state.live.borrow().summary()),
         jwks_refresh_failing: state.jwks.borrow().last_failure().is_some(),
+        memory: Some(state.memory()),
     };
     let at = now_ms();
     let diagnosis = diagnose(config, &facts, at);

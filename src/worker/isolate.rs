@@ -16,6 +16,7 @@ use crate::auth::keys::JwksCache;
 use crate::auth::verified_cache::VerifiedTokenCache;
 use crate::config::Config;
 use crate::diagnose::live::LiveStats;
+use crate::diagnose::memory::{CacheFill, IsolateMemory};
 
 use super::denylist::DenyCache;
 
@@ -31,6 +32,36 @@ pub struct IsolateState {
     pub tokens: RefCell<VerifiedTokenCache>,
     /// Recent protected-request decisions (`GET /__clerk/admin/diagnose`).
     pub live: RefCell<LiveStats>,
+}
+
+impl IsolateState {
+    /// The isolate's wasm memory and how full each of its caches is (the diagnosis's `state`
+    /// check): what lets an operator, or the soak run, tell a bounded isolate from a leak.
+    pub fn memory(&self) -> IsolateMemory {
+        let (imported, max_imported) = super::webcrypto::imported_keys();
+        IsolateMemory::of(
+            wasm_pages(),
+            &self.tokens.borrow(),
+            &self.jwks.borrow(),
+            &self.live.borrow(),
+            [
+                CacheFill::counted("webcrypto_keys", imported, max_imported),
+                self.deny.borrow().fill(),
+            ],
+        )
+    }
+}
+
+/// Pages of this module's linear memory (`memory.size`; the Worker only runs on wasm32).
+#[cfg(target_arch = "wasm32")]
+pub fn wasm_pages() -> Option<u64> {
+    u64::try_from(core::arch::wasm32::memory_size(0)).ok()
+}
+
+/// Off wasm (native `cargo check --features worker`) there is no linear memory to read.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn wasm_pages() -> Option<u64> {
+    None
 }
 
 thread_local! {

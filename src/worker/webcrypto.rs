@@ -34,6 +34,11 @@ thread_local! {
     static KEYS: RefCell<Vec<ImportedKey>> = const { RefCell::new(Vec::new()) };
 }
 
+/// How many keys this isolate keeps imported, against [`MAX_KEYS`] (for the diagnosis).
+pub fn imported_keys() -> (usize, usize) {
+    (KEYS.with(|keys| keys.borrow().len()), MAX_KEYS)
+}
+
 /// Why WebCrypto gave no answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unavailable(pub &'static str);

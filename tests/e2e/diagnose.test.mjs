@@ -144,10 +144,34 @@ describe("GET /__clerk/admin/diagnose in wrangler dev", () => {
     assert.equal(check(body, "state").bypass.mode, "off");
     assert.equal(check(body, "state").webhooks.paused, false);
 
+    // The isolate's memory: wasm pages, and each cache against its caps (one token, seen
+    // three times: one entry; its session and user read once from the deny-list).
+    const memory = check(body, "state").memory;
+    assert.ok(memory.wasm_memory_bytes >= 65_536 && memory.wasm_memory_bytes % 65_536 === 0, JSON.stringify(memory));
+    assert.deepEqual(memory.caches.verified_tokens, {
+      entries: 1,
+      max_entries: 4096,
+      bytes: memory.caches.verified_tokens.bytes,
+      max_bytes: 8 * 1024 * 1024,
+      evicted: 0,
+    });
+    assert.ok(memory.caches.verified_tokens.bytes > 2 * token.length, JSON.stringify(memory.caches.verified_tokens));
+    assert.deepEqual(memory.caches.jwks_keys, { entries: 1, max_entries: null, evicted: 0 });
+    assert.deepEqual(memory.caches.webcrypto_keys, { entries: 1, max_entries: 16, evicted: 0 });
+    assert.deepEqual(memory.caches.deny_list, { entries: 2, max_entries: 10_000, evicted: 0 });
+    assert.deepEqual(memory.caches.live_decisions, { entries: 5, max_entries: 1024, evicted: 0 });
+    assert.deepEqual(memory.caches.live_reasons, { entries: 1, max_entries: 64, evicted: 0 });
+
     const text = await diagnose(healthy, { query: "?format=text" });
     const liveRow = text.text.split("\n").find((l) => l.startsWith("auth_live "));
     assert.match(liveRow, /^auth_live\s+ok\s+-\s+22 decisions, p50 \d+\.\d ms, p95 \d+\.\d ms/);
     console.log(`diagnose (healthy) live row: ${liveRow}`);
+    const stateRow = text.text.split("\n").find((l) => l.startsWith("state "));
+    assert.match(
+      stateRow,
+      /; wasm memory \d+\.\d MiB; caches verified_tokens 1\/4096, jwks_keys 1, webcrypto_keys 1\/16, deny_list 2\/10000, live_decisions 5\/1024, live_reasons 1\/64$/,
+    );
+    console.log(`diagnose (healthy) state row: ${stateRow}`);
 
     const line = await healthy.waitForAudit((e) => e.event === "admin.diagnose" && e.user_agent === answer.tag);
     assert.equal(line.overall, "ok");

@@ -76,6 +76,12 @@ test("route handler, healthy: Backend API, JWKS, status page and store ok; no D1
   assert.equal(check(body, "backend_api").rate_limit.limit, 100);
   assert.equal(check(body, "status_page").indicator, "none");
   assert.equal(check(body, "deny_list").summary, "store: answered");
+  // The route handler's own instance: its wasm memory and the caches pkg-js keeps.
+  const memory = check(body, "state").memory;
+  assert.ok(memory.wasm_memory_bytes >= 65_536 && memory.wasm_memory_bytes % 65_536 === 0, JSON.stringify(memory));
+  assert.deepEqual(Object.keys(memory.caches).sort(), ["jwks_keys", "live_decisions", "live_reasons", "verified_tokens"]);
+  assert.equal(memory.caches.verified_tokens.max_entries, 4096);
+  assert.equal(memory.caches.verified_tokens.max_bytes, 8 * 1024 * 1024);
   const live = check(body, "auth_live");
   assert.equal(live.verdict, "skipped");
   assert.match(live.advice, /middleware/);

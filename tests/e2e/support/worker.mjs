@@ -120,29 +120,37 @@ function migratedTemplate(configPath, wranglerEnv) {
  *   it; the config is otherwise the same.
  * @param {boolean} [options.keepPersistDir=false] `stop()` keeps the (fresh) state directory
  *   for a later start with `persistDir`; `removeState()` removes it.
- * @returns {Promise<{ url: string, port: number, persistDir: string,
+ * @param {number} [options.maxLines=Infinity] keep only the last `maxLines` output lines (a
+ *   long soak run prints one line per refused request; tests keep them all). Lines dropped
+ *   from the front are no longer seen by `waitForLine`, `auditEvents` or `output`.
+ * @param {(text: string, stream: "stdout"|"stderr") => void} [options.onLine] called with every
+ *   output line as it comes (e.g. to count audit events without keeping the lines).
+ * @returns {Promise<{ url: string, port: number, persistDir: string, pid: number, inspectorPort: number,
  *   lines: {stream: "stdout"|"stderr", text: string}[], output(): string,
  *   auditEvents(): object[], waitForLine(match: RegExp|((text: string) => boolean), timeoutMs?: number): Promise<string>,
  *   waitForAudit(match: (event: object) => boolean, timeoutMs?: number): Promise<object>,
  *   fetch(path: string, init?: RequestInit): Promise<Response>, stop(): Promise<void> }>}
  */
-export async function startWorker({ vars = {}, env = {}, wranglerEnv, migrate = true, args = [], timeoutMs = 60_000, persistDir, keepPersistDir = false, main } = {}) {
+export async function startWorker({ vars = {}, env = {}, wranglerEnv, migrate = true, args = [], timeoutMs = 60_000, persistDir, keepPersistDir = false, main, maxLines, onLine } = {}) {
   const configPath = await e2eConfigPath(main);
+  const common = { vars, env, wranglerEnv, args, timeoutMs, maxLines, onLine };
   if (persistDir) {
-    return startWranglerDev({ configPath, persistDir, keepPersistDir: true, vars, env, wranglerEnv, args, timeoutMs });
+    return startWranglerDev({ configPath, persistDir, keepPersistDir: true, ...common });
   }
   persistDir = mkdtempSync(join(tmpdir(), "ceg-e2e-state-"));
   if (migrate) cpSync(await migratedTemplate(configPath, wranglerEnv), persistDir, { recursive: true });
-  return startWranglerDev({ configPath, persistDir, keepPersistDir, vars, env, wranglerEnv, args, timeoutMs });
+  return startWranglerDev({ configPath, persistDir, keepPersistDir, ...common });
 }
 
 /**
  * `wrangler dev --local` for any wrangler config (e.g. a small JS Worker a test writes);
  * same options and result as {@link startWorker}, plus `configPath` and an optional
  * `persistDir` (default: a fresh temp dir). `stop()` removes the persist dir, unless
- * `keepPersistDir` (then a later start can reuse it; `removeState()` removes it).
+ * `keepPersistDir` (then a later start can reuse it; `removeState()` removes it). `pid` is
+ * wrangler's, the leader of the process group workerd runs in; `inspectorPort` serves the
+ * Chrome DevTools Protocol of the Worker's isolate.
  */
-export async function startWranglerDev({ configPath, persistDir, keepPersistDir = false, vars = {}, env = {}, wranglerEnv, args = [], timeoutMs = 60_000 }) {
+export async function startWranglerDev({ configPath, persistDir, keepPersistDir = false, vars = {}, env = {}, wranglerEnv, args = [], timeoutMs = 60_000, maxLines = Infinity, onLine: lineHook }) {
   persistDir ??= mkdtempSync(join(tmpdir(), "ceg-e2e-state-"));
   const port = await freePort();
   const inspectorPort = await freePort();
@@ -164,6 +172,8 @@ export async function startWranglerDev({ configPath, persistDir, keepPersistDir 
   const waiters = new Set();
   const onLine = (stream) => (text) => {
     lines.push({ stream, text });
+    if (lines.length > maxLines) lines.shift();
+    lineHook?.(text, stream);
     // scripts/test.sh collects what every Worker of the run printed, for the post-incident
     // report over the whole e2e run (tests/run-report/).
     if (process.env.CEG_E2E_LOG) appendFileSync(process.env.CEG_E2E_LOG, `${text}\n`);
@@ -247,6 +257,8 @@ export async function startWranglerDev({ configPath, persistDir, keepPersistDir 
     url,
     port: Number(new URL(url).port),
     persistDir,
+    pid: child.pid,
+    inspectorPort,
     lines,
     output,
     auditEvents,
