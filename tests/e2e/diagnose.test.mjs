@@ -159,7 +159,7 @@ describe("GET /__clerk/admin/diagnose in wrangler dev", () => {
     assert.deepEqual(memory.caches.jwks_keys, { entries: 1, max_entries: null, evicted: 0 });
     assert.deepEqual(memory.caches.webcrypto_keys, { entries: 1, max_entries: 16, evicted: 0 });
     assert.deepEqual(memory.caches.deny_list, { entries: 2, max_entries: 10_000, evicted: 0 });
-    assert.deepEqual(memory.caches.live_decisions, { entries: 5, max_entries: 1024, evicted: 0 });
+    assert.deepEqual(memory.caches.live_decisions, { entries: 22, max_entries: 1024, evicted: 0 });
     assert.deepEqual(memory.caches.live_reasons, { entries: 1, max_entries: 64, evicted: 0 });
 
     const text = await diagnose(healthy, { query: "?format=text" });
@@ -169,7 +169,7 @@ describe("GET /__clerk/admin/diagnose in wrangler dev", () => {
     const stateRow = text.text.split("\n").find((l) => l.startsWith("state "));
     assert.match(
       stateRow,
-      /; wasm memory \d+\.\d MiB; caches verified_tokens 1\/4096, jwks_keys 1, webcrypto_keys 1\/16, deny_list 2\/10000, live_decisions 5\/1024, live_reasons 1\/64$/,
+      /; wasm memory \d+\.\d MiB; caches verified_tokens 1\/4096, jwks_keys 1, webcrypto_keys 1\/16, deny_list 2\/10000, live_decisions 22\/1024, live_reasons 1\/64$/,
     );
     console.log(`diagnose (healthy) state row: ${stateRow}`);
 
