@@ -32,13 +32,19 @@ fi
 fuzz=(cargo +nightly fuzz)
 
 started=$SECONDS
+# The oracles' own tests first: an oracle that cannot fail would make every run pass.
+cargo test --quiet --lib >fuzz-build.log 2>&1 || {
+  cat fuzz-build.log >&2
+  echo "fuzz.sh: the oracles' tests (fuzz/src/lib.rs) failed (above)" >&2
+  exit 1
+}
 "${fuzz[@]}" build -O --sanitizer none >/dev/null 2>fuzz-build.log || {
   cat fuzz-build.log >&2
   echo "fuzz.sh: building the fuzz targets failed (above)" >&2
   exit 1
 }
 rm -f fuzz-build.log
-echo "fuzz.sh: targets built in $((SECONDS - started)) s; ${seconds} s per target"
+echo "fuzz.sh: oracles tested and targets built in $((SECONDS - started)) s; ${seconds} s per target"
 
 bin_dir="target/x86_64-unknown-linux-gnu/release"
 logs="$(mktemp -d "${TMPDIR:-/tmp}/ceg-fuzz.XXXXXX")"

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use clerk_edge_guard::config::{Config, Impact, VARIABLES};
 use clerk_edge_guard::health::health_report;
 use libfuzzer_sys::fuzz_target;
-use oracles::{leaks, SECRET_VARIABLES};
+use oracles::{leaks, rotate, SECRET_VARIABLES};
 
 const NOW_MS: i64 = 1_766_000_000_000;
 
@@ -34,28 +34,6 @@ fn outputs(config: &Config) -> String {
     out.push('\n');
     out.push_str(&format!("{config:?}"));
     out
-}
-
-/// `value` with each ASCII letter and digit after its `sk_…_`/`whsec_` prefix moved one
-/// place on in its class (`a`->`b`, `z`->`a`, `9`->`0`).
-fn rotate(value: &str) -> String {
-    let prefix_len = ["sk_test_", "sk_live_", "whsec_"]
-        .iter()
-        .find(|p| value.trim_start().starts_with(*p))
-        .map_or(0, |p| value.len() - value.trim_start().len() + p.len());
-    let (prefix, rest) = value.split_at(prefix_len.min(value.len()));
-    let turn =
-        |c: char, first: char, n: u8| char::from(first as u8 + (c as u8 - first as u8 + 1) % n);
-    let rest: String = rest
-        .chars()
-        .map(|c| match c {
-            'a'..='z' => turn(c, 'a', 26),
-            'A'..='Z' => turn(c, 'A', 26),
-            '0'..='9' => turn(c, '0', 10),
-            _ => c,
-        })
-        .collect();
-    format!("{prefix}{rest}")
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -11,11 +11,11 @@
 #![no_main]
 
 use clerk_edge_guard::webhook::{
-    parse_secrets, sign, verify_webhook, WebhookHeaders, WebhookRefusal, MAX_BODY_BYTES,
-    TOLERANCE_SECS,
+    parse_secrets, sign, verify_webhook, WebhookError, WebhookHeaders, WebhookRefusal,
+    MAX_BODY_BYTES, TOLERANCE_SECS,
 };
 use libfuzzer_sys::fuzz_target;
-use oracles::{check_audit_line, leaks, svix_signed, Fields, WEBHOOK_REASONS};
+use oracles::{check_audit_line, leaks, rotate, svix_signed, Fields, WEBHOOK_REASONS};
 use serde_json::Value;
 
 fuzz_target!(|data: &[u8]| {
@@ -108,38 +108,38 @@ fuzz_target!(|data: &[u8]| {
                 "webhook reason {} is not in the contract",
                 error.code()
             );
-            let refusal = WebhookRefusal::Rejected {
-                error: &error,
-                svix_id: id.as_deref(),
+            // Compared as the texts a reader sees (JSON escapes undone), with the same
+            // refusal made with secrets of the same shape as the reference.
+            let shown = |error: &WebhookError| {
+                let refusal = WebhookRefusal::Rejected {
+                    error,
+                    svix_id: id.as_deref(),
+                };
+                let line = refusal.audit_event().to_line(now.saturating_mul(1000));
+                check_audit_line(&line);
+                let line = serde_json::from_str(&line).unwrap_or(Value::Null);
+                format!("{}\n{}", texts(&refusal.body()), texts(&line))
             };
-            // Compared as the texts a reader sees (JSON escapes undone).
-            let body_text = texts(&refusal.body());
-            let line = refusal.audit_event().to_line(now.saturating_mul(1000));
-            check_audit_line(&line);
-            let line = texts(&serde_json::from_str(&line).unwrap_or(Value::Null));
-            let body_str = String::from_utf8_lossy(body);
-            // The (unauthenticated) svix-id and the timestamp are shown on purpose; a secret
-            // pasted into them is the sender's doing.
-            let logged_id = format!(
-                "{} {}",
-                id.as_deref().unwrap_or(""),
-                timestamp.as_deref().unwrap_or("")
-            );
+            let out = shown(&error);
+            let rotated = rotate(&secrets_text);
+            let other = parse_secrets(&rotated).unwrap_or_default();
+            let reference = match verify_webhook(&headers, body, &other, now) {
+                Err(e) => shown(&e),
+                Ok(_) => String::new(),
+            };
+            // An echoed secret shows in the reference as its rotated twin, not as itself;
+            // the product's own words (or an id that repeats the secret) show in both.
             for secret in secrets_text.split_whitespace() {
                 assert!(
-                    !leaks(&body_text, secret, &logged_id),
-                    "a refusal quotes the secret"
-                );
-                assert!(
-                    !leaks(&line, secret, &logged_id),
-                    "an audit line quotes the secret"
+                    !leaks(&out, secret, &reference),
+                    "a refusal or its audit line quotes the secret: {out}"
                 );
             }
-            // The id is logged (length-capped); the body never is.
-            let reference = format!("{} {}", id.as_deref().unwrap_or(""), error);
+            // The id and timestamp are shown (length-capped); the body never is.
+            let body_str = String::from_utf8_lossy(body);
             assert!(
-                !leaks(&line, &body_str, &reference),
-                "an audit line quotes the body"
+                !leaks(&out, &body_str, &reference),
+                "a refusal or its audit line quotes the body"
             );
         }
     }

@@ -240,6 +240,30 @@ pub fn leaks(output: &str, secret: &str, reference: &str) -> bool {
     secret.chars().count() >= 12 && output.contains(secret) && !reference.contains(secret)
 }
 
+/// `value` with each ASCII letter and digit after its `sk_…_`/`whsec_` prefix moved one
+/// place on in its class (`a`->`b`, `z`->`a`, `9`->`0`): a secret of the same shape, refused
+/// or accepted alike. The outputs made with it are the reference of [`leaks`]: text in both
+/// is the product's own, not the secret.
+pub fn rotate(value: &str) -> String {
+    let lead = value.len() - value.trim_start().len();
+    let prefix_len = ["sk_test_", "sk_live_", "whsec_"]
+        .iter()
+        .find(|p| value[lead..].starts_with(*p))
+        .map_or(0, |p| lead + p.len());
+    let (prefix, rest) = value.split_at(prefix_len);
+    let turn = |c: char, first: u8, n: u8| char::from(first + (c as u8 - first + 1) % n);
+    let rest: String = rest
+        .chars()
+        .map(|c| match c {
+            'a'..='z' => turn(c, b'a', 26),
+            'A'..='Z' => turn(c, b'A', 26),
+            '0'..='9' => turn(c, b'0', 10),
+            _ => c,
+        })
+        .collect();
+    format!("{prefix}{rest}")
+}
+
 /// Splits an input into its NUL-separated fields; absent fields read as empty.
 pub struct Fields<'a> {
     parts: Vec<&'a [u8]>,
@@ -546,5 +570,62 @@ pub fn check_protected(protected: &Protected, credentials: &[&str], now_ms: i64)
                 "an audit line carries a credential: {line}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The oracles must be able to fail: each is checked on a case it must refuse.
+
+    #[test]
+    fn the_signature_oracle_tells_real_tokens_from_tampered_ones() {
+        assert!(signature_verifies(vector_text("/tokens/mockJwt/jwt")));
+        assert!(!signature_verifies(vector_text(
+            "/tokens/mockInvalidSignatureJwt/jwt"
+        )));
+        assert!(!signature_verifies(vector_text(
+            "/tokens/mockMalformedJwt/jwt"
+        )));
+        assert!(!signature_verifies("not-a-jwt"));
+    }
+
+    #[test]
+    fn the_svix_oracle_recomputes_the_vectors() {
+        let (id, ts, body) = (
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1_614_265_330,
+            br#"{"test": 2432232314}"#,
+        );
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let sig = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+        assert!(svix_signed(id, ts, body, secret, sig));
+        assert!(svix_signed(
+            id,
+            ts,
+            body,
+            &format!("whsec_AAAA {secret}"),
+            &format!("v1,x {sig}")
+        ));
+        assert!(!svix_signed(id, ts + 1, body, secret, sig));
+        assert!(!svix_signed(id, ts, b"{}", secret, sig));
+    }
+
+    #[test]
+    fn leaks_tells_an_echo_from_the_products_own_words() {
+        let secret = "sk_test_abcdefghijklmnop";
+        assert!(leaks(
+            &format!("bad key {secret}"),
+            secret,
+            "bad key sk_test_bcdefghijklmnopq"
+        ));
+        assert!(!leaks(
+            "invalid-secret here",
+            "invalid-secret",
+            "invalid-secret here"
+        ));
+        assert!(!leaks("short", "short", ""));
+        assert_eq!(rotate("whsec_az9Z+="), "whsec_ba0A+=");
     }
 }
