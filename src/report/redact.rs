@@ -66,10 +66,10 @@ fn redact_words(cleaned: &str) -> String {
             out.push_str(&kept);
             i = end;
             // `?` is what `clean_text` made of a control character: `Bearer<TAB>x` is a
-            // `Bearer x` too.
+            // `Bearer x` too, and so is `Bearer: x`.
             let value_follows = match next {
                 Next::Plain => false,
-                Next::AfterSpace => matches!(chars.get(i), Some(' ' | '?')),
+                Next::AfterSpace => matches!(chars.get(i), Some(' ' | '?' | ':')),
                 Next::AfterColon => chars.get(i) == Some(&':'),
             };
             // `Bearer <value>` and `name: <value>`: the next word is the secret; after
@@ -219,6 +219,8 @@ mod tests {
         for text in [
             "Authorization: Bearer\tdemo0admin0token0abcdef0123456789",
             "Bearer \0\0\0demo0admin0token0abcdef0123456789 end",
+            // Found by the long run: `Bearer:` then control characters.
+            "reason Bearer: \0\0\0-demo0admin0token0abcdef0123456789 end",
         ] {
             let out = scrub(text);
             assert!(!out.contains("demo0admin"), "{out:?}");
