@@ -138,8 +138,9 @@ fn scrub_word(word: &str) -> (String, Next) {
     }
     if let Some(eq) = word.find('=') {
         let name = &lower[..eq];
-        // A name as long as a secret is one (`__session<token>=`): the whole word goes.
-        if SECRET_NAMES.iter().any(|s| name.starts_with(s)) && eq >= LONG_RUN_CHARS {
+        // A name that, with its `=`, is as long as a secret is one (`__session<token>=`):
+        // the whole word goes.
+        if SECRET_NAMES.iter().any(|s| name.starts_with(s)) && eq + 1 >= LONG_RUN_CHARS {
             return (REDACTED.to_owned(), Next::Plain);
         }
         if SECRET_NAMES.iter().any(|s| name.starts_with(s)) {
@@ -210,6 +211,14 @@ mod tests {
         let out = scrub(&format!("cookie {glued} end"));
         assert_eq!(out, "cookie [redacted] end");
         assert_eq!(scrub("__session=abc"), "__session=[redacted]");
+        // Found by the long run: a 47-character name kept with its `=` made a 48-run.
+        let name47 = format!("Authorization{}", "/".repeat(34));
+        assert_eq!(scrub(&format!("{name47}=x")), REDACTED);
+        let name46 = format!("Authorization{}", "/".repeat(33));
+        assert_eq!(
+            scrub(&format!("{name46}=x")),
+            format!("{name46}={REDACTED}")
+        );
     }
 
     #[test]
