@@ -11,6 +11,7 @@ mkdir -p "$tools"
 started=$SECONDS
 
 WORKER_BUILD_VERSION=0.8.7   # keep its minor equal to the `worker` crate's
+CARGO_FUZZ_VERSION=0.13.2    # scripts/fuzz.sh
 NODE_VERSION=22.23.3         # wrangler refuses the machine's Node 20
 
 log() { printf '[toolchain] %s\n' "$*" >&2; }
@@ -38,6 +39,17 @@ fi
 if ! command -v worker-build >/dev/null || [ "$(worker-build --version 2>/dev/null)" != "$WORKER_BUILD_VERSION" ]; then
   log "installing worker-build $WORKER_BUILD_VERSION"
   cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked --force
+fi
+
+# The fuzz targets (scripts/fuzz.sh) need nightly Rust (libFuzzer's instrumentation) and
+# cargo-fuzz. The machine image usually has a nightly; rustup reaches its own server here.
+rustup toolchain list | grep -q '^nightly' || {
+  log "installing the nightly toolchain (for cargo-fuzz)"
+  rustup toolchain install nightly --profile minimal
+}
+if [ "$(cargo fuzz --version 2>/dev/null | awk '{print $2}')" != "$CARGO_FUZZ_VERSION" ]; then
+  log "installing cargo-fuzz $CARGO_FUZZ_VERSION"
+  cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --force
 fi
 
 # A real Node 22 binary from the npm registry, first on PATH for everything below.
@@ -68,4 +80,4 @@ if ! command -v chromium >/dev/null; then
   fi
 fi
 
-log "ready in $((SECONDS - started)) s: node $(node --version), wasm-bindgen $(wasm-bindgen --version | awk '{print $2}'), worker-build $(worker-build --version), wrangler $("$root/node_modules/.bin/wrangler" --version 2>/dev/null | tail -1)"
+log "ready in $((SECONDS - started)) s: node $(node --version), wasm-bindgen $(wasm-bindgen --version | awk '{print $2}'), worker-build $(worker-build --version), $(cargo fuzz --version), wrangler $("$root/node_modules/.bin/wrangler" --version 2>/dev/null | tail -1)"

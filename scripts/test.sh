@@ -93,6 +93,9 @@ step "clippy (wasm32, feature js)" none \
 step "clippy (wasm32, feature report-cli)" none \
   cargo clippy --features report-cli --target wasm32-unknown-unknown -- -D warnings
 step "cargo test (native)" count_cargo cargo test
+# A few seconds of every fuzz target (scripts/fuzz.sh; the long run is in the README):
+# one step, like the builds.
+step "fuzz (short run of every target)" none bash scripts/fuzz.sh
 step "cargo test (wasm32, in Node)" count_cargo cargo test --target wasm32-unknown-unknown
 step "build the Worker (worker-build)" none bash scripts/build-worker.sh
 step "build pkg-js" none npm --prefix pkg-js run build --silent

@@ -171,11 +171,11 @@ fn percent_decode(raw: &str) -> Vec<u8> {
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         if b == b'%' {
-            let hex = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok());
-            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(v);
+            // Two hex digits exactly (RFC 3986): `u8::from_str_radix` would also take a sign,
+            // reading `%+8` as byte 8 where an origin sees the text `%+8`.
+            let hex = |j: usize| bytes.get(j).and_then(|c| char::from(*c).to_digit(16));
+            if let (Some(hi), Some(lo)) = (hex(i + 1), hex(i + 2)) {
+                out.push(u8::try_from(hi * 16 + lo).unwrap_or(0));
                 i += 3;
                 continue;
             }
@@ -328,5 +328,15 @@ mod tests {
         assert_eq!(decode_path("/bad%zz"), "/bad%zz");
         assert_eq!(decode_path("/trunc%4"), "/trunc%4");
         assert_eq!(decode_path("/bin%ff"), "/bin%ff");
+    }
+
+    #[test]
+    fn an_escape_is_two_hex_digits_never_a_signed_number() {
+        // Found by fuzzing (fuzz/fuzz_targets/paths.rs): `%+8` was read as byte 8, so
+        // `/admin%+0` decoded to `/admin\0`, a path no origin sees.
+        assert_eq!(decode_path("/admin%+0"), "/admin%+0");
+        assert_eq!(decode_path("/a%+8b%41"), "/a%+8bA");
+        assert_eq!(decode_path("/a%-1b"), "/a%-1b");
+        assert_eq!(decode_path("/a%41%2f"), "/aA/");
     }
 }

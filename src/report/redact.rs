@@ -65,19 +65,27 @@ fn redact_words(cleaned: &str) -> String {
             let (kept, next) = scrub_word(&word);
             out.push_str(&kept);
             i = end;
+            // `?` is what `clean_text` made of a control character: `Bearer<TAB>x` is a
+            // `Bearer x` too, and so is `Bearer: x`.
             let value_follows = match next {
                 Next::Plain => false,
-                Next::AfterSpace => chars.get(i) == Some(&' '),
+                Next::AfterSpace => matches!(chars.get(i), Some(' ' | '?' | ':')),
                 Next::AfterColon => chars.get(i) == Some(&':'),
             };
-            if value_follows {
-                // `Bearer <value>` and `name: <value>`: the next word is the secret.
-                while i < chars.len() && matches!(chars[i], ' ' | ':' | '\t') {
+            // `Bearer <value>` and `name: <value>`: the next word is the secret; after
+            // `Authorization: Bearer`, the word after the scheme is too.
+            let mut redact_next = value_follows;
+            while redact_next {
+                redact_next = false;
+                while i < chars.len() && matches!(chars[i], ' ' | ':' | '\t' | '?') {
                     out.push(chars[i]);
                     i += 1;
                 }
                 if i < chars.len() && is_word_char(chars[i]) {
-                    i = word_end(&chars, i);
+                    let end = word_end(&chars, i);
+                    let value: String = chars[i..end].iter().collect();
+                    redact_next = matches!(value.to_ascii_lowercase().as_str(), "bearer" | "basic");
+                    i = end;
                     out.push_str(REDACTED);
                 }
             }
@@ -152,6 +160,11 @@ fn scrub_word(word: &str) -> (String, Next) {
     }
     if let Some(eq) = word.find('=') {
         let name = &lower[..eq];
+        // A name that, with its `=`, is as long as a secret is one (`__session<token>=`):
+        // the whole word goes.
+        if SECRET_NAMES.iter().any(|s| name.starts_with(s)) && eq + 1 >= LONG_RUN_CHARS {
+            return (REDACTED.to_owned(), Next::Plain);
+        }
         if SECRET_NAMES.iter().any(|s| name.starts_with(s)) {
             return (format!("{}={REDACTED}", &word[..eq]), Next::Plain);
         }
@@ -212,6 +225,39 @@ mod tests {
     use super::*;
 
     const JWT: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEifQ.c2lnbmF0dXJlLXNpZ25hdHVyZQ";
+
+    #[test]
+    fn a_long_run_glued_to_a_cookie_name_is_redacted() {
+        // Found by fuzzing: `__session<48+ characters>=` kept its "name", a long run.
+        let glued = format!("__session{}=", "C".repeat(60));
+        let out = scrub(&format!("cookie {glued} end"));
+        assert_eq!(out, "cookie [redacted] end");
+        assert_eq!(scrub("__session=abc"), "__session=[redacted]");
+        // Found by the long run: a 47-character name kept with its `=` made a 48-run.
+        let name47 = format!("Authorization{}", "/".repeat(34));
+        assert_eq!(scrub(&format!("{name47}=x")), REDACTED);
+        let name46 = format!("Authorization{}", "/".repeat(33));
+        assert_eq!(
+            scrub(&format!("{name46}=x")),
+            format!("{name46}={REDACTED}")
+        );
+    }
+
+    #[test]
+    fn a_bearer_value_after_control_characters_is_redacted() {
+        // Found by fuzzing (fuzz/fuzz_targets/redaction.rs): a tab or NUL between `Bearer`
+        // and the token became `?`, and the token after it was kept.
+        for text in [
+            "Authorization: Bearer\tdemo0admin0token0abcdef0123456789",
+            "Bearer \0\0\0demo0admin0token0abcdef0123456789 end",
+            // Found by the long run: `Bearer:` then control characters.
+            "reason Bearer: \0\0\0-demo0admin0token0abcdef0123456789 end",
+        ] {
+            let out = scrub(text);
+            assert!(!out.contains("demo0admin"), "{out:?}");
+            assert!(out.contains(REDACTED), "{out:?}");
+        }
+    }
 
     #[test]
     fn secrets_in_free_text_are_redacted() {
