@@ -20,8 +20,10 @@ set -uo pipefail
 cd "$CEG_ROOT/fuzz"
 
 seconds=8
+long=false
 if [ "${1:-}" = "--long" ]; then
   seconds=300
+  long=true
   shift
   if [[ "${1:-}" =~ ^[0-9]+$ ]]; then seconds=$1; shift; fi
 fi
@@ -51,11 +53,21 @@ logs="$(mktemp -d "${TMPDIR:-/tmp}/ceg-fuzz.XXXXXX")"
 trap 'rm -rf "$logs"' EXIT
 findings=0
 for target in "${targets[@]}"; do
-  mkdir -p "corpus/$target" "artifacts/$target"
+  # The short run (the test command's) starts from the committed seeds alone, with a fixed
+  # random seed, so every machine runs the same inputs first (a faster one runs more of
+  # them); the long run grows and reuses fuzz/corpus/.
+  if $long; then
+    corpus_dir="corpus/$target"
+    random=()
+  else
+    corpus_dir="$logs/corpus-$target"
+    random=(-seed=1)
+  fi
+  mkdir -p "$corpus_dir" "artifacts/$target"
   log="$logs/$target.log"
   t0=$SECONDS
   # -timeout: a unit slower than 10 s is a finding (a hang); -rss_limit_mb: so is 2 GB.
-  "$bin_dir/$target" "corpus/$target" "seeds/$target" \
+  "$bin_dir/$target" "$corpus_dir" "seeds/$target" "${random[@]}" \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="artifacts/$target/" >"$log" 2>&1
   status=$?
@@ -64,7 +76,7 @@ for target in "${targets[@]}"; do
   last=$(grep -E '^#[0-9]+' "$log" | tail -1)
   cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
   ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
-  corpus=$(find "corpus/$target" -type f | wc -l)
+  corpus=$(find "$corpus_dir" -type f | wc -l)
   crashes=$(grep -oE "artifacts/$target/(crash|leak|timeout|oom|slow-unit)-[0-9a-f]+" "$log" | sort -u)
   found=0
   if [ "$status" -ne 0 ] || [ -n "$crashes" ]; then found=1; findings=$((findings + 1)); fi
