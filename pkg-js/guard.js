@@ -162,22 +162,30 @@ export async function sendPlanned(fetchImpl, plan) {
   }
 }
 
-const denyCaches = new WeakMap(); // store -> Map(key -> [present, readAt])
+// store -> { entries: Map(key -> [present, readAt]), writes: number }. `writes` counts this
+// runtime's writes: a read that was in flight while one landed may hold the older answer, so
+// it is not cached (src/policy/deny_cache.rs does the same for the Worker).
+const denyCaches = new WeakMap();
 
 function denyCache(store) {
   let cache = denyCaches.get(store);
   if (!cache) {
-    cache = new Map();
+    cache = { entries: new Map(), writes: 0 };
     denyCaches.set(store, cache);
   }
   return cache;
 }
 
-/** Records what the store holds for `key` (after a read, or a write from this runtime). */
+function cacheEntry(cache, key, present, now) {
+  if (cache.entries.size >= DENY_CACHE_MAX_ENTRIES) cache.entries.clear();
+  cache.entries.set(key, [present, now]);
+}
+
+/** Records a write (or delete) of `key` made from this runtime: the next check sees it. */
 export function rememberDenyEntry(store, key, present, now = Date.now()) {
   const cache = denyCache(store);
-  if (cache.size >= DENY_CACHE_MAX_ENTRIES) cache.clear();
-  cache.set(key, [present, now]);
+  cache.writes += 1;
+  cacheEntry(cache, key, present, now);
 }
 
 /** How long one deny-list read may take (the Worker's KV read has the same deadline). */
@@ -196,12 +204,14 @@ function readWithDeadline(store, key) {
 }
 
 async function isListed(store, key, now, ttlMs) {
-  const cached = denyCache(store).get(key);
+  const cache = denyCache(store);
+  const cached = cache.entries.get(key);
   if (cached && now - cached[1] < ttlMs) return cached[0];
+  const writesBefore = cache.writes;
   // A store failure, or no answer in time, propagates: the request fails closed rather
   // than skipping the check or waiting for ever.
   const present = (await readWithDeadline(store, key)) !== null;
-  rememberDenyEntry(store, key, present, now);
+  if (cache.writes === writesBefore) cacheEntry(cache, key, present, now);
   return present;
 }
 

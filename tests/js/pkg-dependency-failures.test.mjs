@@ -102,3 +102,43 @@ test("deny-list store write fails under the revoke handler: 500, never success; 
   assert.deepEqual([line.event, line.ok, line.status], ["admin.revoke", false, 500]);
   assert.equal(await inner.get("deny:user:user_pkg_w"), null);
 });
+
+test("a revoke while a deny-list read is in flight wins: the next request is refused at once", async () => {
+  const inner = memoryStore();
+  let release;
+  let held = false;
+  const store = {
+    ...inner,
+    get: async (key) => {
+      const answer = await inner.get(key); // read before the revoke: absent
+      if (!held && key === "deny:user:user_race") {
+        held = true;
+        await new Promise((resolve) => (release = resolve));
+      }
+      return answer;
+    },
+  };
+  clerk.addSession({ id: "sess_race", user_id: "user_race" });
+  const middleware = clerkEdgeMiddleware({ env: env(), store });
+  const revoke = createRevokeHandler({ env: env(), store });
+  const token = await mint("user_race", "sess_race");
+  const [[inFlight, revoked]] = await capture(async () => {
+    const first = middleware(page(token));
+    while (!release) await new Promise((resolve) => setTimeout(resolve, 5));
+    const answer = await revoke(
+      new Request("https://app.example.test/api/admin/revoke", {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_TOKEN}` },
+        body: JSON.stringify({ user_id: "user_race", reason: "INC-race" }),
+      }),
+    );
+    release();
+    return [await first, answer];
+  });
+  assert.equal(revoked.status, 200, await revoked.text());
+  // The request that was already being checked may pass; the next one may not.
+  assert.equal(inFlight.headers.get("x-middleware-request-x-clerk-user-id"), "user_race");
+  const [next] = await capture(async () => middleware(page(token)));
+  assert.equal(next.status, 401);
+  assert.equal(next.headers.get("x-clerk-auth-reason"), "user-revoked");
+});
