@@ -110,7 +110,7 @@ pub mod edge {
     };
     use crate::config::{Config, Impact, KeyConfig};
     use crate::diagnose::live::{AuthWork, LiveStats};
-    use crate::diagnose::memory::IsolateMemory;
+    use crate::diagnose::memory::{wasm_pages, IsolateMemory};
     use crate::diagnose::report;
     use crate::policy::bypass::BypassMode;
     use crate::policy::decision::{
@@ -363,18 +363,6 @@ pub mod edge {
             0
         };
         config.clock_skew_ms.saturating_add(grace_ms)
-    }
-
-    /// Pages of this module's linear memory (`memory.size`), for the diagnosis.
-    #[cfg(target_arch = "wasm32")]
-    fn wasm_pages() -> Option<u64> {
-        u64::try_from(core::arch::wasm32::memory_size(0)).ok()
-    }
-
-    /// Off wasm there is no linear memory to read.
-    #[cfg(not(target_arch = "wasm32"))]
-    fn wasm_pages() -> Option<u64> {
-        None
     }
 
     /// One configuration and its caches: what a Worker isolate keeps (src/worker/isolate.rs),

@@ -3,8 +3,9 @@
 //!
 //! Wasm memory only ever grows (`memory.grow`; nothing gives pages back), so an isolate that
 //! keeps growing under steady traffic is a leak, and one whose caches sit at their caps while
-//! its memory stays flat is bounded. The adapters read the figures (only they can call
-//! `memory.size` or see their runtime's caches); this module says what they mean.
+//! its memory stays flat is bounded. The adapters gather the figures (only they see their
+//! runtime's caches; [`wasm_pages`] reads the module's own memory for both); this module
+//! says what they mean.
 
 use serde_json::{json, Map, Value};
 
@@ -14,6 +15,18 @@ use crate::diagnose::live::{LiveStats, MAX_REASONS, WINDOW};
 
 /// Bytes in a wasm page (`memory.size` counts pages).
 pub const WASM_PAGE_BYTES: u64 = 64 * 1024;
+
+/// Pages of this module's linear memory now (`memory.size`: no I/O, no clock).
+#[cfg(target_arch = "wasm32")]
+pub fn wasm_pages() -> Option<u64> {
+    u64::try_from(core::arch::wasm32::memory_size(0)).ok()
+}
+
+/// Off wasm (native builds and tests) there is no linear memory to read.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn wasm_pages() -> Option<u64> {
+    None
+}
 
 /// One per-isolate cache, as full as it is now.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,7 +16,7 @@ use crate::auth::keys::JwksCache;
 use crate::auth::verified_cache::VerifiedTokenCache;
 use crate::config::Config;
 use crate::diagnose::live::LiveStats;
-use crate::diagnose::memory::{CacheFill, IsolateMemory};
+use crate::diagnose::memory::{wasm_pages, CacheFill, IsolateMemory};
 
 use super::denylist::DenyCache;
 
@@ -50,18 +50,6 @@ impl IsolateState {
             ],
         )
     }
-}
-
-/// Pages of this module's linear memory (`memory.size`; the Worker only runs on wasm32).
-#[cfg(target_arch = "wasm32")]
-pub fn wasm_pages() -> Option<u64> {
-    u64::try_from(core::arch::wasm32::memory_size(0)).ok()
-}
-
-/// Off wasm (native `cargo check --features worker`) there is no linear memory to read.
-#[cfg(not(target_arch = "wasm32"))]
-pub fn wasm_pages() -> Option<u64> {
-    None
 }
 
 thread_local! {

@@ -63,25 +63,44 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             &json!({"error": "not-found", "message": "no such /__clerk route"}),
         ),
     };
+    // Only the error's kind reaches the log: its text could quote a header.
     outcome.or_else(|e| {
-        // Only the error's kind reaches the log: its text could quote a header.
-        emit(
-            &AuditEvent::new(Level::Error, "worker.error")
-                .text("reason", "internal-error")
-                .text("detail", error_kind(&e)),
-            Some(&request),
+        fail_closed(
+            &request,
             now,
-        );
-        json_response(
-            500,
-            &json!({
-                "error": "internal-error",
-                "message": "the edge auth layer failed; the request was not forwarded. \
-                            See the worker.error audit line with this request_id.",
-                "request_id": request.request_id,
-            }),
+            error_kind(&e),
+            None,
+            "the edge auth layer failed; the request was not forwarded. See the worker.error \
+             audit line with this request_id.",
         )
     })
+}
+
+/// The 500 of a request the edge could not check (fail closed: nothing is forwarded) and
+/// its `worker.error` line: `detail` is the kind of failure, `problem` what failed (never an
+/// error's own text, which could quote a header or a key), `message` what to do.
+pub(crate) fn fail_closed(
+    request: &RequestContext,
+    now: i64,
+    detail: &str,
+    problem: Option<&str>,
+    message: &str,
+) -> Result<Response> {
+    let mut line = AuditEvent::new(Level::Error, "worker.error")
+        .text("reason", "internal-error")
+        .text("detail", detail);
+    if let Some(problem) = problem {
+        line = line.text("problem", problem);
+    }
+    emit(&line.value("status", json!(500)), Some(request), now);
+    json_response(
+        500,
+        &json!({
+            "error": "internal-error",
+            "message": message,
+            "request_id": request.request_id,
+        }),
+    )
 }
 
 /// The request facts every audit line carries.

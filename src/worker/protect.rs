@@ -161,24 +161,14 @@ fn deny_list_unreadable(
     request: &RequestContext,
     now: i64,
 ) -> Result<Response> {
-    emit(
-        &AuditEvent::new(Level::Error, "worker.error")
-            .text("reason", "internal-error")
-            .text("detail", "deny-list")
-            .text("problem", &failure.problem())
-            .value("status", 500.into()),
-        Some(request),
+    super::fail_closed(
+        request,
         now,
-    );
-    json_response(
-        500,
-        &serde_json::json!({
-            "error": "internal-error",
-            "message": "the deny-list could not be read, so the request was refused (fail \
-                        closed) and not forwarded; retry shortly. Operators: see the \
-                        worker.error line with this request_id and GET /__clerk/admin/diagnose.",
-            "request_id": request.request_id,
-        }),
+        "deny-list",
+        Some(&failure.problem()),
+        "the deny-list could not be read, so the request was refused (fail closed) and not \
+         forwarded; retry shortly. Operators: see the worker.error line with this request_id \
+         and GET /__clerk/admin/diagnose.",
     )
 }
 
