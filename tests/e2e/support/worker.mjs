@@ -150,8 +150,9 @@ export async function startWorker({ vars = {}, env = {}, wranglerEnv, migrate = 
  * wrangler's, the leader of the process group workerd runs in; `inspectorPort` serves the
  * Chrome DevTools Protocol of the Worker's isolate.
  */
-export async function startWranglerDev({ configPath, persistDir, keepPersistDir = false, vars = {}, env = {}, wranglerEnv, args = [], timeoutMs = 60_000, maxLines = Infinity, onLine: lineHook }) {
-  persistDir ??= mkdtempSync(join(tmpdir(), "ceg-e2e-state-"));
+export async function startWranglerDev(options) {
+  const { configPath, keepPersistDir = false, vars = {}, env = {}, wranglerEnv, args = [], timeoutMs = 60_000, maxLines = Infinity, onLine: lineHook, attempt = 1 } = options;
+  const persistDir = options.persistDir ?? mkdtempSync(join(tmpdir(), "ceg-e2e-state-"));
   const port = await freePort();
   const inspectorPort = await freePort();
   const wranglerArgs = [
@@ -221,6 +222,12 @@ export async function startWranglerDev({ configPath, persistDir, keepPersistDir 
     ]);
     url = ready.match(/http:\/\/127\.0\.0\.1:\d+/)[0];
   } catch (error) {
+    // The free port was taken by another process between freePort() and wrangler's bind
+    // (workerd itself opens loopback ports as it starts): start again on new ports, same state.
+    if (attempt < 3 && /Address already in use/.test(String(error?.message))) {
+      await stopGroup();
+      return startWranglerDev({ ...options, persistDir, attempt: attempt + 1 });
+    }
     await stop();
     throw error;
   }
