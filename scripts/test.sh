@@ -108,7 +108,7 @@ step "install the example Next.js app" none bash -c \
   'rm -rf tests/next-app/node_modules/clerk-edge-guard && npm install --prefix tests/next-app --no-audit --no-fund --loglevel=error'
 
 shopt -s nullglob
-node_tests=(tests/js/*.test.mjs tests/e2e/*.test.mjs tests/next/*.test.mjs)
+node_tests=(tests/js/*.test.mjs tests/pkg/*.test.mjs tests/types/*.test.mjs tests/e2e/*.test.mjs tests/next/*.test.mjs)
 shopt -u nullglob
 # Every Worker of the e2e files appends what it printed here: the post-incident report over
 # the whole run is checked after them (tests/run-report/).
