@@ -102,10 +102,13 @@ step "build pkg-js" none npm --prefix pkg-js run build --silent
 # Test-only builds with a deliberate panic (never in build/ or pkg-js/dist/): the panic
 # tests show its message and location reach the Worker's and the package's log.
 step "build the panic probes (test-only)" none bash scripts/build-panic-probes.sh
-# The example Next.js app installs the package as a user would (a `file:` copy of pkg-js),
-# so the copy is refreshed after every build.
-step "install the example Next.js app" none bash -c \
-  'rm -rf tests/next-app/node_modules/clerk-edge-guard && npm install --prefix tests/next-app --no-audit --no-fund --loglevel=error'
+# The example Next.js app installs the package as a user would: `npm pack`'s tarball (with
+# --no-save, so its package.json and lock stay as committed), refreshed after every build.
+step "install the example Next.js app (the packed package)" none \
+  node --input-type=module -e 'await (await import("./tests/next/support/next-app.mjs")).installApp()'
+# Its other variants (Node proxy.ts, Next 15: tests/next/support/built-app.mjs) are copies
+# built here, outside the checkout, and removed with the logs.
+export CEG_NEXT_VARIANTS_DIR="$logs/next-variants"
 
 shopt -s nullglob
 node_tests=(tests/js/*.test.mjs tests/pkg/*.test.mjs tests/types/*.test.mjs tests/e2e/*.test.mjs tests/next/*.test.mjs)

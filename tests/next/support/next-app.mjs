@@ -1,22 +1,24 @@
-// The example app (tests/next-app) in a real Next.js production server, for end-to-end
-// tests: installs its dependencies with a fresh copy of pkg-js (install-links), builds it
-// ONCE, then runs `next start` on loopback with whatever environment a test needs (the
-// middleware reads its configuration at request time). Every server runs in its own process
-// group, killed when the test process ends.
-import { existsSync, rmSync } from "node:fs";
+// The example app (tests/next-app, or a variant of it: support/built-app.mjs) in a real
+// Next.js production server, for end-to-end tests: installs its dependencies with the package
+// from `npm pack`'s tarball (as a user installs it from the registry), builds it, then runs
+// `next start` on loopback with whatever environment a test needs (the middleware reads its
+// configuration at request time). Every server runs in its own process group, killed when the
+// test process ends.
+import { rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
 import { runGroup, spawnGroup } from "../../e2e/support/process-groups.mjs";
 import { freePort } from "../../e2e/support/worker.mjs";
+import { packPackage } from "../../support/pkg-tarball.mjs";
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
-/** The app: tests/next-app, or a copy named by CEG_NEXT_APP_DIR (e.g. one on Next 15). */
+/** The app: tests/next-app, or a copy named by CEG_NEXT_APP_DIR. */
 export const appDir = process.env.CEG_NEXT_APP_DIR
   ? resolve(process.env.CEG_NEXT_APP_DIR)
   : join(repoRoot, "tests", "next-app");
-const nextBin = join(appDir, "node_modules", "next", "dist", "bin", "next");
+const nextBin = (dir) => join(dir, "node_modules", "next", "dist", "bin", "next");
 
 /** Next and npm without telemetry, update checks or colour. */
 function environment(extra = {}) {
@@ -40,22 +42,26 @@ function environment(extra = {}) {
 
 
 /**
- * `npm install` in tests/next-app with the current pkg-js (needs `npm --prefix pkg-js run
- * build` first). install-links copies the package, and npm considers an existing copy
- * up to date, so the copy is removed first.
+ * `npm install` in `dir` with the package from `npm pack`'s tarball (needs `npm --prefix pkg-js
+ * run build` first) and any `extra` specs (e.g. another `next`). `--no-save`: the app's
+ * package.json and package-lock.json stay as committed.
  */
-export async function installApp() {
-  if (!existsSync(join(repoRoot, "pkg-js", "dist", "clerk_edge_guard_bg.wasm"))) {
-    throw new Error("pkg-js/dist is missing: run npm --prefix pkg-js run build first (scripts/test.sh does)");
-  }
-  rmSync(join(appDir, "node_modules", "clerk-edge-guard"), { recursive: true, force: true });
-  await runGroup("npm", ["install", "--no-audit", "--no-fund"], { cwd: appDir, env: environment() }, 300_000);
+export async function installApp(dir = appDir, extra = []) {
+  const { tarball } = await packPackage();
+  // A copy of the same version from an earlier tarball can count as installed: replace it.
+  rmSync(join(dir, "node_modules", "clerk-edge-guard"), { recursive: true, force: true });
+  await runGroup(
+    "npm",
+    ["install", "--no-save", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error", tarball, ...extra],
+    { cwd: dir, env: environment() },
+    300_000,
+  );
 }
 
-/** `next build` with `env` (the build must not capture any of it). Returns its output. */
-export async function buildApp(env = {}) {
-  rmSync(join(appDir, ".next"), { recursive: true, force: true });
-  return runGroup(process.execPath, [nextBin, "build"], { cwd: appDir, env: environment(env) }, 300_000);
+/** `next build` in `dir` with `env` (the build must not capture any of it). Returns its output. */
+export async function buildApp(env = {}, dir = appDir) {
+  rmSync(join(dir, ".next"), { recursive: true, force: true });
+  return runGroup(process.execPath, [nextBin(dir), "build"], { cwd: dir, env: environment(env) }, 300_000);
 }
 
 /**
@@ -63,12 +69,12 @@ export async function buildApp(env = {}) {
  * @returns {Promise<{ url: string, lines: string[], output(): string, auditEvents(): object[],
  *   waitForAudit(match: (e: object) => boolean, ms?: number): Promise<object>, stop(): Promise<void> }>}
  */
-export async function startApp(env = {}, { timeoutMs = 30_000 } = {}) {
+export async function startApp(env = {}, { timeoutMs = 30_000, dir = appDir } = {}) {
   const port = await freePort();
   const { child, exited, stopGroup } = spawnGroup(
     process.execPath,
-    [nextBin, "start", "-p", String(port), "-H", "127.0.0.1"],
-    { cwd: appDir, env: environment(env) },
+    [nextBin(dir), "start", "-p", String(port), "-H", "127.0.0.1"],
+    { cwd: dir, env: environment(env) },
   );
   const lines = [];
   createInterface({ input: child.stdout }).on("line", (text) => lines.push(text));
