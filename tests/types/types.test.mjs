@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { after, before, test } from "node:test";
+import { before, test } from "node:test";
 
 import { ensureAppBuilt } from "../next/support/built-app.mjs";
 import { appDir } from "../next/support/next-app.mjs";
@@ -28,14 +28,12 @@ before(async () => {
   // tests/types beside the app's node_modules (the packed package, next, typescript), outside
   // the checkout.
   project = mkdtempSync(join(tmpdir(), "ceg-types-"));
+  // On exit, not in after(): a run whose name pattern skips every test skips after() too.
+  process.on("exit", () => rmSync(project, { recursive: true, force: true }));
   for (const name of readdirSync(here)) {
     if (!name.endsWith(".test.mjs") && name !== "node_modules") cpSync(join(here, name), join(project, name));
   }
   symlinkSync(join(appDir, "node_modules"), join(project, "node_modules"), "dir");
-});
-
-after(() => {
-  if (project) rmSync(project, { recursive: true, force: true });
 });
 
 /** tsc with `args` (`--listFiles` added); resolves with its file list, fails the test on any error. */
