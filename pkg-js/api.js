@@ -63,6 +63,8 @@ export function verifyWebhook(input) {
 }
 
 export { clerkEdgeMiddleware } from "./middleware.js";
+export { createRouteMatcher } from "./route-matcher.js";
+export { verifyIdentityHeaders, IdentityHeadersError } from "./identity.js";
 export { createWebhookHandler, createRevokeHandler, createRestoreHandler } from "./handlers.js";
 export { createDiagnoseHandler } from "./diagnose.js";
 export { memoryStore, upstashStore } from "./stores.js";

@@ -139,7 +139,11 @@ export type ClerkAuthReason =
   | "handshake-token-refused"
   | "session-revoked"
   | "user-revoked"
-  | "misconfigured";
+  | "misconfigured"
+  | "role-required"
+  | "permission-required"
+  | "authorization-required"
+  | "public-path";
 
 /** The `event` field of the audit lines the middleware prints. */
 export type AuditEventName =
@@ -153,6 +157,7 @@ export type AuditEventName =
   | "handshake.session_refused"
   | "config.invalid"
   | "keys.refresh_failed"
+  | "auth.forbidden"
   | "middleware.error";
 
 /**
@@ -183,6 +188,10 @@ export interface AuthAuditLine {
   mode?: "open" | "grace";
   bypass_reason?: string | null;
   until?: string | null;
+  /** `auth.forbidden` only: the role the route asked for. */
+  required_role?: string;
+  /** `auth.forbidden` only: the permission the route asked for. */
+  required_permission?: string;
 }
 
 /**
@@ -298,18 +307,141 @@ export interface HealthReport {
 }
 
 /**
- * Next.js edge middleware: protects requests as the Worker does (CONTRACT.md section 2).
- * Signed-in and bypassed requests go on with `x-clerk-*` request headers (incoming ones are
- * always removed first); others get 401 JSON, a 307 to `CLERK_SIGN_IN_URL`, or 500 while
- * misconfigured. With a publishable key, expired session cookies of GET documents take
+ * Next.js middleware (edge `middleware.ts`, or Node `proxy.ts` on Next 16): protects requests
+ * as the Worker does (CONTRACT.md section 2). Without a handler every matched request must be
+ * signed in (except `CLERK_PUBLIC_PATHS`): signed-in and bypassed requests go on with
+ * `x-clerk-*` request headers (incoming ones are always removed first, and what is set is
+ * signed: `x-clerk-edge-signature`); others get 401 JSON, a 307 to `CLERK_SIGN_IN_URL`, or 500
+ * while misconfigured. With a publishable key, expired session cookies of GET documents take
  * Clerk's handshake (307 to the Frontend API, `x-clerk-auth-status: handshake`), and the
  * cookies it sets reach the page's response. Also answers `GET /__clerk/health` and
  * `GET /__clerk/admin/diagnose` (with the live record of the requests it protected; see
  * {@link createDiagnoseHandler}). Audit lines go to `console.log`.
+ *
+ * With a handler, as `clerkMiddleware((auth, req) => …)`: every matched request but
+ * `CLERK_PUBLIC_PATHS` is checked first (handshakes, misconfiguration and deny-listed
+ * sessions are answered by the edge as without a handler); then the handler runs with the
+ * request signed in, bypassed, or signed out. A signed-out request the handler does not
+ * `auth.protect()` goes on signed out (no identity, `x-clerk-auth-status: signed-out`).
  */
 export function clerkEdgeMiddleware(
   options?: ClerkEdgeMiddlewareOptions,
-): (req: Request) => Promise<Response>;
+  handler?: ClerkEdgeMiddlewareHandler,
+): ClerkEdgeMiddlewareFunction;
+export function clerkEdgeMiddleware(
+  handler: ClerkEdgeMiddlewareHandler,
+  options?: ClerkEdgeMiddlewareOptions,
+): ClerkEdgeMiddlewareFunction;
+
+/** The function Next calls: `export default clerkEdgeMiddleware(...)`. */
+export type ClerkEdgeMiddlewareFunction = (req: Request, event?: unknown) => Promise<Response>;
+
+/**
+ * A middleware handler: return nothing (the request goes on with the edge's identity
+ * headers), a `NextResponse.next()`/`.rewrite()` (the same, with your headers and rewrite;
+ * any `x-clerk-*` you set is dropped), or your own response (a redirect, a page). Throwing
+ * fails closed: 500 and a `middleware.error` line with `detail: "handler"`.
+ */
+export type ClerkEdgeMiddlewareHandler = (
+  auth: ClerkEdgeMiddlewareAuth,
+  req: Request & { nextUrl?: URL },
+  event?: unknown,
+) => void | Response | Promise<void | Response>;
+
+/** `auth` in a middleware handler: `await auth()`, `await auth.protect(...)`. */
+export interface ClerkEdgeMiddlewareAuth {
+  (): Promise<MiddlewareAuthObject>;
+  /**
+   * Ends the request unless it is signed in (or let through by the emergency bypass) and has
+   * what `params` asks: signed out, the edge's own answer (307 to `CLERK_SIGN_IN_URL` for a
+   * page, 401 JSON otherwise, `auth.denied` line); signed in without the role or permission,
+   * 404 with reason `role-required`, `permission-required` or `authorization-required` and an
+   * `auth.forbidden` line. A role or permission check on a bypassed request without an
+   * identity refuses. Resolves to the auth object otherwise.
+   */
+  protect(
+    params?: AuthorizationParams & ProtectOptions,
+    options?: ProtectOptions,
+  ): Promise<MiddlewareAuthObject>;
+  protect(predicate: (has: (params: AuthorizationParams) => boolean) => boolean, options?: ProtectOptions): Promise<MiddlewareAuthObject>;
+}
+
+/** What `has()` and `protect()` check: Clerk's `{ role, permission }` (both: AND). */
+export interface AuthorizationParams {
+  /** An organization role, with or without its `org:` prefix. */
+  role?: string;
+  /** An organization permission, `org:<feature>:<permission>` (the prefix may be left out). */
+  permission?: string;
+}
+
+/** Where `protect()` sends the request instead of its default answers. */
+export interface ProtectOptions {
+  /** Redirect (307) here when signed out. */
+  unauthenticatedUrl?: string;
+  /** Redirect (307) here when signed in without the role or permission. */
+  unauthorizedUrl?: string;
+}
+
+/**
+ * The auth state of a request (`auth()` in a middleware handler and in server code,
+ * {@link verifyIdentityHeaders}): Clerk's auth object fields, read from the session token's
+ * v1 or v2 claims as Clerk reads them. Absent values are `null`.
+ */
+export interface AuthState {
+  /** `signed-in`, `signed-out`, or `bypassed` (the emergency bypass let it through). */
+  status: "signed-in" | "signed-out" | "bypassed";
+  /** Why signed out (a {@link ClerkAuthReason}), `null` otherwise. */
+  reason: ClerkAuthReason | null;
+  /** A user is identified (signed in, or bypassed with a valid or grace-period token). */
+  isAuthenticated: boolean;
+  userId: string | null;
+  sessionId: string | null;
+  orgId: string | null;
+  /** `org:`-prefixed. */
+  orgRole: string | null;
+  orgSlug: string | null;
+  /** `org:<feature>:<permission>` (v1 `org_permissions`, v2 `fea`/`o.per`/`o.fpm`). */
+  orgPermissions: string[] | null;
+  /**
+   * Clerk's `has({ role, permission })`: false when signed out, without an organization, or
+   * when nothing is asked. Throws a TypeError for `feature`, `plan` and `reverification`,
+   * which it cannot check (never a guess).
+   */
+  has(params: AuthorizationParams): boolean;
+}
+
+/** `auth()` in a middleware handler. */
+export interface MiddlewareAuthObject extends AuthState {
+  /** A 307 to `CLERK_SIGN_IN_URL` with `redirect_url` (default: this request's URL). */
+  redirectToSignIn(options?: { returnBackUrl?: string | URL }): Response;
+}
+
+/**
+ * `createRouteMatcher(patterns)` as `@clerk/nextjs`'s: path-to-regexp 6 patterns
+ * (`/dashboard(.*)`, `/org/:slug`), RegExps, an array of them, or a function of the request.
+ * Paths are matched after `decodeURI` with repeated slashes collapsed; a path with malformed
+ * percent-encoding throws (a middleware handler then answers 400). An invalid pattern throws
+ * at creation.
+ */
+export function createRouteMatcher(
+  patterns: string | RegExp | Array<string | RegExp> | ((req: Request) => boolean),
+): (req: Request | { nextUrl: { pathname: string } } | string) => boolean;
+
+/** Why {@link verifyIdentityHeaders} did not trust a request's identity headers. */
+export class IdentityHeadersError extends Error {
+  readonly problem: "no-secret-key" | "unsigned" | "bad-signature" | "stale-signature" | "unknown-status";
+}
+
+/**
+ * Checks the `x-clerk-*` headers of a request the edge forwarded (the Next.js middleware, or
+ * the Worker in front of any origin) under their `x-clerk-edge-signature` (HMAC-SHA256 with
+ * `CLERK_SECRET_KEY`, at most 5 minutes old) and answers the auth state. Throws an
+ * {@link IdentityHeadersError} that says what to do when they are unsigned, forged or stale.
+ */
+export function verifyIdentityHeaders(
+  headers: Headers | Record<string, string>,
+  options?: { secretKey?: string; now?: number },
+): Promise<AuthState>;
 
 /** A Clerk webhook event as Clerk sends it (`type`, `data`, `object`, …). */
 export interface ClerkWebhookEvent {

@@ -19,6 +19,8 @@ import {
   DENY_CACHE_TTL_MS,
 } from "./guard.js";
 import { answerDiagnose } from "./diagnose.js";
+import { authState, unmet } from "./identity.js";
+import { MalformedPathError } from "./route-matcher.js";
 import { verifyRsaCheck } from "./webcrypto.js";
 
 // src/policy/decision.rs is_identity_header: `x-clerk-*`, and the `x_clerk_*` spellings that
@@ -55,20 +57,23 @@ const CLERK_ROUTE_IN_NEXT =
   "createWebhookHandler / createRevokeHandler / createRestoreHandler (see the README)";
 
 /**
- * Next.js edge middleware that protects every matched request as the Worker does
- * (CONTRACT.md section 2).
+ * Next.js middleware (edge `middleware.ts`, or Node `proxy.ts` on Next 16) that protects
+ * every matched request as the Worker does (CONTRACT.md section 2), or, with a handler,
+ * lets the handler decide as `clerkMiddleware`'s does: `clerkEdgeMiddleware(handler?,
+ * options?)` or `clerkEdgeMiddleware(options?, handler?)`.
  *
- * @param {{ env?: Record<string, string | undefined>, store?: object, fetch?: typeof fetch,
- *   denyListCacheMs?: number }} [options]
- *   `env`: the configuration (default `process.env`, read at the first request);
- *   `store`: the deny-list (default: this runtime's memory store, see stores.js);
- *   `fetch`: for the JWKS (default the global `fetch`);
- *   `denyListCacheMs`: how long a deny-list read is trusted here (default 5000).
+ * @param {Function | object} [first] the handler `(auth, req, event) => Response | void`, or the options
+ * @param {Function | object} [second] the other one
+ *   options: `env` (default `process.env`, read at the first request); `store` (the
+ *   deny-list, default this runtime's memory store, see stores.js); `fetch` (for the JWKS and
+ *   the handshake, default the global one); `denyListCacheMs` (default 5000).
  */
-export function clerkEdgeMiddleware(options = {}) {
+export function clerkEdgeMiddleware(first, second) {
+  const handler = typeof first === "function" ? first : typeof second === "function" ? second : undefined;
+  const options = (typeof first === "object" && first) || (typeof second === "object" && second) || {};
   const store = storeOf(options.store);
   const denyTtl = options.denyListCacheMs ?? DENY_CACHE_TTL_MS;
-  return async function clerkEdgeGuard(req) {
+  return async function clerkEdgeGuard(req, event) {
     const started = performance.now();
     const now = Date.now();
     const url = new URL(req.url);
@@ -80,7 +85,9 @@ export function clerkEdgeMiddleware(options = {}) {
         case "health":
           return toResponse(JSON.parse(guard.health(req.method, now)));
         case "public":
-          return forwardResponse(req.headers);
+          // Not checked: marked signed out (reason public-path), so that server code's
+          // auth() knows the middleware ran.
+          return forwardResponse(req.headers, JSON.parse(guard.publicHeaders(now)));
         case "webhooks":
         case "admin-revoke":
         case "admin-restore":
@@ -90,10 +97,16 @@ export function clerkEdgeMiddleware(options = {}) {
           return await answerDiagnose(state, req, facts, store, options.fetch ?? globalThis.fetch, true);
         case "clerk-not-found":
           return jsonResponse(404, { error: "not-found", message: "no such /__clerk route" });
-        default:
-          return await protect(state, req, facts, store, options.fetch, denyTtl, now, started);
+        default: {
+          const decision = await protect(state, req, facts, store, options.fetch, denyTtl, now, started);
+          if (!handler) return carryOut(decision, req);
+          return await withHandler(handler, decision, state, req, event, facts, options);
+        }
       }
     } catch (error) {
+      if (error instanceof MalformedPathError) {
+        return jsonResponse(400, { error: "bad-request", message: error.message });
+      }
       // Fail closed; only the kind of failure reaches the log (an error's text could quote
       // a header or a URL).
       const detail = error?.clerkEdgeGuardDetail ?? "runtime";
@@ -102,6 +115,157 @@ export function clerkEdgeMiddleware(options = {}) {
   };
 }
 
+/** Sends the Guard's decision: forwards (with its line) or answers. */
+function carryOut(decision, req) {
+  if (decision.action === "forward") {
+    audit(decision.audit);
+    return forwardResponse(req.headers, decision.headers, decision.response_headers);
+  }
+  return toResponse(decision, req.url);
+}
+
+/** What protect() throws to end the handler with an answer. */
+class Protected {
+  constructor(response) {
+    this.response = response;
+  }
+}
+
+/** The keys of `auth.protect(params)` that `has()` reads (the rest are options). */
+const AUTHORIZATION_KEYS = ["role", "permission", "feature", "plan", "reverification"];
+
+/**
+ * Runs the handler `(auth, req, event)` as clerkMiddleware's: handshakes, misconfiguration
+ * and every answer that is not a plain "signed out" are sent before it runs; a signed-out
+ * request reaches it signed out (it may let it through without an identity, or
+ * `auth.protect()` it); a signed-in or bypassed one with its identity.
+ */
+async function withHandler(handler, decision, state, req, event, facts, options) {
+  const deferred = decision.action === "forward" ? null : decision.deferrable;
+  if (decision.action !== "forward" && !deferred) return toResponse(decision, req.url);
+  const forward = deferred
+    ? { headers: deferred.headers, responseHeaders: deferred.response_headers, line: null }
+    : { headers: decision.headers, responseHeaders: decision.response_headers, line: decision.audit };
+  const current = authState(stateFromHeaders(forward.headers));
+  let refusal = null;
+  const refuse = (response) => {
+    refusal ??= response;
+    throw new Protected(refusal);
+  };
+  const env = options.env ?? globalThis.process?.env ?? {};
+  const redirectTo = (location) =>
+    new Response(null, { status: 307, headers: { location: new URL(location, req.url).href } });
+  const authObject = {
+    ...current,
+    redirectToSignIn({ returnBackUrl = req.url } = {}) {
+      const signIn = env.CLERK_SIGN_IN_URL;
+      if (typeof signIn !== "string" || signIn === "") {
+        throw new Error("clerk-edge-guard: redirectToSignIn() needs CLERK_SIGN_IN_URL (the sign-in page's URL)");
+      }
+      const target = new URL(signIn, req.url);
+      if (returnBackUrl) target.searchParams.set("redirect_url", String(returnBackUrl));
+      return redirectTo(target.href);
+    },
+  };
+  const auth = async () => authObject;
+  auth.protect = async (paramsOrPredicate, maybeOptions) => {
+    const opts = {
+      ...(paramsOrPredicate && typeof paramsOrPredicate === "object" ? paramsOrPredicate : {}),
+      ...(maybeOptions ?? {}),
+    };
+    if (!current.isAuthenticated && current.status !== "bypassed") {
+      if (opts.unauthenticatedUrl) refuse(redirectTo(opts.unauthenticatedUrl));
+      // The edge's own signed-out answer (307 to sign-in for a page, else 401) and its line.
+      refuse(toResponse(decision, req.url));
+    }
+    let missing = null;
+    if (typeof paramsOrPredicate === "function") {
+      if (paramsOrPredicate(current.has) !== true) missing = {};
+    } else {
+      const params = {};
+      for (const key of AUTHORIZATION_KEYS) if (opts[key] !== undefined) params[key] = opts[key];
+      // Nothing asked: signed in is enough (bypassed too: the bypass decides for it).
+      if (Object.keys(params).length > 0) missing = unmet(current, params);
+    }
+    if (missing) {
+      if (opts.unauthorizedUrl) refuse(redirectTo(opts.unauthorizedUrl));
+      const identity = JSON.stringify({ user_id: current.userId, session_id: current.sessionId });
+      const answer = state.guard.forbidden(facts, identity, missing.role ?? "", missing.permission ?? "", Date.now());
+      refuse(toResponse(JSON.parse(answer), req.url));
+    }
+    return authObject;
+  };
+
+  let result;
+  try {
+    result = await handler(auth, req, event);
+  } catch (error) {
+    if (!(error instanceof Protected)) {
+      throw Object.assign(error instanceof Error ? error : new Error("handler threw"), {
+        clerkEdgeGuardDetail: "handler",
+      });
+    }
+  }
+  // A refusal holds even when the handler caught what protect() threw.
+  if (refusal) return refusal;
+  if (result instanceof Response && !isPassThrough(result)) {
+    // The handler answered itself (a redirect, its own page): nothing reaches the app. A
+    // handshake's cookies still go to the browser (copied: Response.redirect's headers are
+    // immutable).
+    if (!forward.responseHeaders?.length) return result;
+    const headers = new Headers(result.headers);
+    for (const [name, value] of forward.responseHeaders) headers.append(name, value);
+    return new Response(result.body, { status: result.status, statusText: result.statusText, headers });
+  }
+  audit(forward.line);
+  const ours = forwardResponse(req.headers, forward.headers, forward.responseHeaders);
+  return result instanceof Response ? mergePassThrough(ours, result) : ours;
+}
+
+/** `NextResponse.next()` or `.rewrite()`: the request goes on to the app. */
+function isPassThrough(response) {
+  return response.headers.has("x-middleware-next") || response.headers.has("x-middleware-rewrite");
+}
+
+/**
+ * The handler's `NextResponse.next({ request: { headers } })` or `.rewrite()` with the edge's
+ * identity headers: its own request headers are kept except any `x-clerk-*` (only the edge
+ * sets those); its response headers and rewrite are kept.
+ */
+function mergePassThrough(ours, theirs) {
+  const headers = new Headers(ours.headers);
+  const names = new Set((headers.get("x-middleware-override-headers") ?? "").split(",").filter(Boolean));
+  for (const [name, value] of theirs.headers) {
+    if (name === "x-middleware-override-headers") {
+      for (const n of value.split(",")) if (n && !IDENTITY_HEADER.test(n)) names.add(n);
+    } else if (name.startsWith("x-middleware-request-")) {
+      if (!IDENTITY_HEADER.test(name.slice("x-middleware-request-".length))) headers.set(name, value);
+    } else if (name === "set-cookie") headers.append(name, value);
+    else headers.set(name, value);
+  }
+  if (names.size > 0) headers.set("x-middleware-override-headers", [...names].join(","));
+  return new Response(theirs.body, { status: theirs.status, headers });
+}
+
+/** The auth-state fields of the `x-clerk-*` headers the edge sets. */
+function stateFromHeaders(pairs) {
+  const get = (name) => pairs.find(([n]) => n === name)?.[1] ?? null;
+  return {
+    status: get("x-clerk-auth-status"),
+    reason: get("x-clerk-auth-reason"),
+    userId: get("x-clerk-user-id"),
+    sessionId: get("x-clerk-session-id"),
+    orgId: get("x-clerk-org-id"),
+    orgRole: get("x-clerk-org-role"),
+    orgSlug: get("x-clerk-org-slug"),
+    orgPermissions: get("x-clerk-org-permissions"),
+  };
+}
+
+/**
+ * The Guard's decision on a protected request: `{"action": "forward", ...}` or
+ * `{"action": "respond", ...}` (src/js.rs `Guard::decide`), its handshake lines printed.
+ */
 async function protect(state, req, requestFactsJson, store, fetchOption, denyTtl, now, started) {
   let facts = requestFactsJson;
   const { guard } = state;
@@ -162,11 +326,7 @@ async function protect(state, req, requestFactsJson, store, fetchOption, denyTtl
   work.total_us = Math.round((performance.now() - started) * 1000);
   const decision = JSON.parse(guard.decide(facts, hit, now, JSON.stringify(work)));
   for (const line of decision.events ?? []) audit(line);
-  if (decision.action === "forward") {
-    audit(decision.audit);
-    return forwardResponse(req.headers, decision.headers, decision.response_headers);
-  }
-  return toResponse(decision, req.url);
+  return decision;
 }
 
 /** Enough rounds for two tokens (JWKS fetch + WebCrypto check each) and three attempts. */

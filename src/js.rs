@@ -101,8 +101,8 @@ pub mod edge {
     use crate::auth::keys::{self, FetchDecision, JwksCache};
     use crate::auth::token::{
         begin_cached, complete_cached, decode, decode_jwt, find_session_token,
-        token_from_authorization, verify_cached, ClaimRules, KeySource, PendingSignature, Step,
-        TokenError, Verification,
+        token_from_authorization, verify_cached, ClaimRules, KeySource, PendingSignature,
+        SessionClaims, Step, TokenError, Verification,
     };
     use crate::auth::verified_cache::VerifiedTokenCache;
     use crate::clerk_api::{
@@ -114,7 +114,9 @@ pub mod edge {
     use crate::diagnose::report;
     use crate::policy::bypass::BypassMode;
     use crate::policy::decision::{
-        decide_with, handshake_applies, needs_verification, route, DenyListHit, RequestFacts, Route,
+        decide_with, forbidden, handshake_applies, needs_verification, route,
+        signed_out_forward_headers, Decision, DenyListHit, RequestFacts, Route, Unmet,
+        REASON_PUBLIC_PATH,
     };
     use crate::policy::paths::decode_path;
     use crate::webhook::{
@@ -648,20 +650,89 @@ pub mod edge {
             if self.config.server_timing {
                 response_headers.push(("server-timing", work.server_timing(total_us)));
             }
+            // A signed-out refusal a middleware callback may overrule (it lets signed-out
+            // visitors see the route): the headers of the request forwarded signed out.
+            let deferrable = match &outcome.decision {
+                Decision::SignedOut { reason, .. } => Some(json!({
+                    "reason": reason,
+                    "headers": pairs(&signed_out_forward_headers(&self.config, reason, now)),
+                    "response_headers": pairs(&response_headers),
+                })),
+                _ => None,
+            };
             let mut answer = match outcome.decision.refusal() {
                 Some(mut refusal) => {
                     refusal.headers.extend(response_headers.iter().cloned());
-                    respond(refusal.status, &refusal.body, &refusal.headers, audit)
+                    let mut answer =
+                        respond(refusal.status, &refusal.body, &refusal.headers, audit);
+                    if let Some(deferrable) = deferrable {
+                        answer["deferrable"] = deferrable;
+                    }
+                    answer
                 }
                 None => json!({
                     "action": "forward",
-                    "headers": pairs(&outcome.decision.forward_headers()),
+                    "headers": pairs(&outcome.decision.forward_headers(&self.config, now)),
                     "response_headers": pairs(&response_headers),
                     "audit": audit,
                 }),
             };
             answer["events"] = Value::from(events);
             answer.to_string()
+        }
+
+        /// The 404 of a signed-in request that lacks what a middleware callback's
+        /// `auth.protect({ role, permission })` asked for: `identity_json` is `{"user_id",
+        /// "session_id"}`, `role`/`permission` the unmet requirements (both empty: the
+        /// callback's own predicate said no). Answers `{"status", "headers", "body",
+        /// "audit"}` with an `auth.forbidden` line.
+        pub fn forbidden(
+            &self,
+            facts_json: &str,
+            identity_json: &str,
+            role: &str,
+            permission: &str,
+            now: f64,
+        ) -> String {
+            let facts = Facts::parse(facts_json);
+            let identity = serde_json::from_str::<Value>(identity_json)
+                .ok()
+                .and_then(|v| {
+                    Some(SessionClaims {
+                        user_id: v.get("user_id")?.as_str()?.to_owned(),
+                        session_id: v
+                            .get("session_id")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned),
+                        ..SessionClaims::default()
+                    })
+                });
+            let unmet = Unmet {
+                role: Some(role).filter(|r| !r.is_empty()),
+                permission: Some(permission).filter(|p| !p.is_empty()),
+            };
+            let outcome = forbidden(identity.as_ref(), unmet);
+            let now = now_ms(now);
+            let audit = outcome.audit.map(|e| line(e, &facts.context(), now));
+            match outcome.decision.refusal() {
+                Some(r) => respond(r.status, &r.body, &r.headers, audit),
+                None => respond(500, &json!({ "error": "internal-error" }), &[], audit),
+            }
+            .to_string()
+        }
+
+        /// The request headers of a public path's request (forwarded unchecked): `[[name,
+        /// value]...]`, `x-clerk-auth-status: signed-out` with reason `public-path`, signed.
+        #[wasm_bindgen(js_name = publicHeaders)]
+        pub fn public_headers(&self, now: f64) -> String {
+            let headers = signed_out_forward_headers(&self.config, REASON_PUBLIC_PATH, now_ms(now));
+            Value::from(
+                headers
+                    .iter()
+                    .map(|(n, v)| json!([n, v]))
+                    .collect::<Vec<_>>(),
+            )
+            .to_string()
         }
 
         /// A 500 that fails closed when the adapter's own I/O broke (`detail`: which part,
@@ -674,6 +745,7 @@ pub mod edge {
                 "deny-list" => "deny-list",
                 "jwks" => "jwks",
                 "store" => "store",
+                "handler" => "handler",
                 _ => "runtime",
             };
             let event = AuditEvent::new(Level::Error, "middleware.error")

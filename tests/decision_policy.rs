@@ -53,6 +53,7 @@ fn identity(exp: i64) -> SessionClaims {
         org_id: Some("org_1".into()),
         org_role: Some("org:admin".into()),
         expires_at: exp,
+        ..SessionClaims::default()
     }
 }
 
@@ -152,6 +153,9 @@ fn check(
     audit_allowed: bool,
 ) -> Result<(), String> {
     let d = &outcome.decision;
+    // Without a secret key nothing is signed (the signature has its own tests below).
+    let unsigned = Config::from_pairs(&[]);
+    let forward_headers = || d.forward_headers(&unsigned, NOW_MS);
     let audit = audit_json(outcome);
     let ensure = |ok: bool, what: &str| {
         if ok {
@@ -178,7 +182,7 @@ fn check(
             )?;
             ensure(d.status().is_none() && d.refusal().is_none(), "forwarded")?;
             ensure(
-                d.forward_headers() == identity_headers("signed-in"),
+                forward_headers() == identity_headers("signed-in"),
                 "headers",
             )?;
             match (&audit, audit_allowed) {
@@ -211,7 +215,7 @@ fn check(
             } else {
                 vec![("x-clerk-auth-status", "bypassed".to_owned())]
             };
-            ensure(d.forward_headers() == headers, "headers")?;
+            ensure(forward_headers() == headers, "headers")?;
             let a = audit
                 .as_ref()
                 .ok_or_else(|| "no auth.bypassed event".to_owned())?;
@@ -243,7 +247,7 @@ fn check(
                 "decision",
             )?;
             ensure(d.status() == Some(401), "status")?;
-            ensure(d.forward_headers().is_empty(), "no forward headers")?;
+            ensure(forward_headers().is_empty(), "no forward headers")?;
             let r = d.refusal().ok_or_else(|| "no refusal".to_owned())?;
             ensure(
                 r.status == 401
@@ -1138,7 +1142,10 @@ fn identity_headers_are_recognised_in_any_case() {
         status: AuthStatus::SignedIn,
         identity: Some(identity(NOW_S)),
     };
-    for (name, _) in d.forward_headers() {
+    for (name, _) in d.forward_headers(
+        &Config::from_pairs(&[("CLERK_SECRET_KEY", "sk_test_x")]),
+        NOW_MS,
+    ) {
         assert!(is_identity_header(name), "{name}");
     }
 }

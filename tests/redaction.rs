@@ -405,7 +405,7 @@ fn decision_lines_carry_no_secret() {
                             }
                         }
                     }
-                    for (name, value) in decision.forward_headers() {
+                    for (name, value) in decision.forward_headers(config, IAT_MS) {
                         assert!(
                             !secrets.iter().any(|s| value.contains(s.as_str())),
                             "{label}: forwarded {name}: {value}"
@@ -496,6 +496,7 @@ fn hostile_identity_and_reason_text_stay_inside_one_line() {
         org_id: None,
         org_role: None,
         expires_at: IAT_MS / 1000 - 10,
+        ..SessionClaims::default()
     };
     let reason = format!("{forged}{long}");
     for mode in ["false", "true", "grace"] {

@@ -301,6 +301,7 @@ fn a_freshly_signed_token_verifies_with_every_form_of_the_key() {
                 org_id: None,
                 org_role: None,
                 expires_at: T + 60,
+                ..SessionClaims::default()
             }),
             "{key:?}"
         );
@@ -1340,7 +1341,9 @@ fn v1_and_v2_claims_are_normalised() {
             session_id: Some(SID.into()),
             org_id: Some("org_1".into()),
             org_role: Some("org:admin".into()),
+            org_slug: Some("acme".into()),
             expires_at: T + 60,
+            ..SessionClaims::default()
         }
     );
     // v2: `o` object, role without prefix.

@@ -5,6 +5,8 @@
 //!
 //! - [`token`]: find the session token in a request, verify it (`verifyToken`), normalise
 //!   v1/v2 claims.
+//! - [`organization`]: the active organization's id, role, slug and permissions, v1 and v2,
+//!   read as Clerk reads them.
 //! - [`keys`]: PEM / JWKS parsing and the JWKS cache policy.
 //! - [`verified_cache`]: tokens whose signature was already checked in this isolate.
 //! - [`handshake`]: `authenticateRequest`'s cookie path, the redirect to the Frontend API and
@@ -12,5 +14,6 @@
 
 pub mod handshake;
 pub mod keys;
+pub mod organization;
 pub mod token;
 pub mod verified_cache;

@@ -349,6 +349,11 @@ pub struct SessionClaims {
     pub org_id: Option<String>,
     /// Active organization role, `org:`-prefixed (`org_role` in v1, `org:` + `o.rol` in v2).
     pub org_role: Option<String>,
+    /// Active organization slug (`org_slug` in v1, `o.slg` in v2).
+    pub org_slug: Option<String>,
+    /// The active organization's permissions (`org_permissions` in v1, built from `fea`,
+    /// `o.per` and `o.fpm` in v2): see [`crate::auth::organization`].
+    pub org_permissions: Vec<String>,
     /// `exp` in whole seconds.
     pub expires_at: i64,
 }
@@ -357,26 +362,14 @@ impl SessionClaims {
     /// Extracts the identity from a payload whose `sub` has been checked.
     pub fn from_payload(payload: &Value) -> Self {
         let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
-        let (org_id, org_role) = match payload.get("o") {
-            // Session token v2 nests the organization in `o` and drops the `org:` prefix.
-            // `v` is compared as a JSON number, as JavaScript would (`2.0` is 2).
-            Some(o) if payload.get("v").and_then(Value::as_f64) == Some(2.0) => (
-                text(o.get("id")),
-                text(o.get("rol")).map(|r| {
-                    if r.starts_with("org:") {
-                        r
-                    } else {
-                        format!("org:{r}")
-                    }
-                }),
-            ),
-            _ => (text(payload.get("org_id")), text(payload.get("org_role"))),
-        };
+        let org = crate::auth::organization::organization(payload);
         Self {
             user_id: text(payload.get("sub")).unwrap_or_default(),
             session_id: text(payload.get("sid")),
-            org_id,
-            org_role,
+            org_id: org.id,
+            org_role: org.role,
+            org_slug: org.slug,
+            org_permissions: org.permissions,
             expires_at: payload
                 .get("exp")
                 .and_then(Value::as_f64)

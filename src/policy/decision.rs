@@ -26,6 +26,18 @@ pub const HEADER_SESSION_ID: &str = "x-clerk-session-id";
 pub const HEADER_ORG_ID: &str = "x-clerk-org-id";
 /// `x-clerk-org-role`.
 pub const HEADER_ORG_ROLE: &str = "x-clerk-org-role";
+/// `x-clerk-org-slug`.
+pub const HEADER_ORG_SLUG: &str = "x-clerk-org-slug";
+/// `x-clerk-org-permissions`: the active organization's permissions, comma-separated.
+pub const HEADER_ORG_PERMISSIONS: &str = "x-clerk-org-permissions";
+/// A route asked for an organization role the user does not have.
+pub const REASON_ROLE_REQUIRED: &str = "role-required";
+/// A route asked for an organization permission the user does not have.
+pub const REASON_PERMISSION_REQUIRED: &str = "permission-required";
+/// A route's own check (`auth.protect(has => …)`) said no.
+pub const REASON_AUTHORIZATION_REQUIRED: &str = "authorization-required";
+/// `x-clerk-auth-reason` of a request forwarded unchecked because its path is public.
+pub const REASON_PUBLIC_PATH: &str = "public-path";
 
 /// The reason when a request carries no token at all (as `@clerk/backend`).
 pub const REASON_NO_TOKEN: &str = "session-token-and-uat-missing";
@@ -191,6 +203,13 @@ pub enum Decision {
         /// What to do (Clerk's words).
         message: String,
     },
+    /// 404: signed in, but without the role or permission a route asks for (pkg-js's
+    /// `auth.protect({ role, permission })`), answered as Clerk's `protect()` does.
+    Forbidden {
+        /// [`REASON_ROLE_REQUIRED`], [`REASON_PERMISSION_REQUIRED`] or
+        /// [`REASON_AUTHORIZATION_REQUIRED`].
+        reason: &'static str,
+    },
     /// 500: token checking is misconfigured.
     Misconfigured {
         /// The variables at fault (names only).
@@ -209,6 +228,7 @@ impl Decision {
             } => Some(307),
             Self::SignedOut { .. } => Some(401),
             Self::Handshake { .. } | Self::ReturnLegRedirect { .. } => Some(307),
+            Self::Forbidden { .. } => Some(404),
             Self::Misconfigured { .. } | Self::HandshakeTokenRefused { .. } => Some(500),
         }
     }
@@ -224,7 +244,8 @@ impl Decision {
             | Self::ReturnLegRedirect {
                 signed_out_reason: None,
                 ..
-            } => "signed-in",
+            }
+            | Self::Forbidden { .. } => "signed-in",
             Self::Forward {
                 status: AuthStatus::Bypassed(_),
                 ..
@@ -248,14 +269,15 @@ impl Decision {
                 ..
             } => Some(reason),
             Self::HandshakeTokenRefused { .. } => Some("handshake-token-refused"),
+            Self::Forbidden { reason } => Some(reason),
             Self::Misconfigured { .. } => Some(REASON_MISCONFIGURED),
             Self::Forward { .. } | Self::Handshake { .. } | Self::ReturnLegRedirect { .. } => None,
         }
     }
 
     /// Request headers to set on the forwarded request (after removing every incoming
-    /// `x-clerk-*` header).
-    pub fn forward_headers(&self) -> Vec<(&'static str, String)> {
+    /// `x-clerk-*` header), signed when a secret key is configured.
+    pub fn forward_headers(&self, config: &Config, now_ms: i64) -> Vec<(&'static str, String)> {
         let Self::Forward { identity, .. } = self else {
             return Vec::new();
         };
@@ -266,13 +288,25 @@ impl Decision {
                 (HEADER_SESSION_ID, &id.session_id),
                 (HEADER_ORG_ID, &id.org_id),
                 (HEADER_ORG_ROLE, &id.org_role),
+                (HEADER_ORG_SLUG, &id.org_slug),
             ] {
                 if let Some(v) = value {
                     headers.push((name, v.clone()));
                 }
             }
+            // A permission holding the separator could not be told apart: left out, so a
+            // check on it fails rather than matches a part of it.
+            let permissions: Vec<&str> = id
+                .org_permissions
+                .iter()
+                .map(String::as_str)
+                .filter(|p| !p.contains(','))
+                .collect();
+            if !permissions.is_empty() {
+                headers.push((HEADER_ORG_PERMISSIONS, permissions.join(",")));
+            }
         }
-        headers
+        signed(config, now_ms, headers)
     }
 
     /// Response headers and JSON body of a refusal (`None` when forwarded).
@@ -341,6 +375,19 @@ impl Decision {
                     "error": "handshake-token-refused",
                     "reason": "handshake-token-refused",
                     "message": message,
+                }),
+            }),
+            Self::Forbidden { reason } => Some(Refusal {
+                status: 404,
+                headers: vec![
+                    (HEADER_AUTH_STATUS, "signed-in".to_owned()),
+                    (HEADER_AUTH_REASON, (*reason).to_owned()),
+                ],
+                body: json!({
+                    "error": "not-found",
+                    "reason": reason,
+                    "message": "the signed-in user lacks the role or permission this route \
+                        requires; the auth.forbidden audit line with this request's id says which",
                 }),
             }),
             Self::Misconfigured { variables } => Some(Refusal {
@@ -592,6 +639,71 @@ fn decide_clerk_state(
             },
             None,
         ),
+    }
+}
+
+/// The headers of a request forwarded signed out, with `reason`: a public path
+/// ([`REASON_PUBLIC_PATH`], never checked), or a pkg-js middleware callback that let a
+/// signed-out request through. Signed when a secret key is configured.
+pub fn signed_out_forward_headers(
+    config: &Config,
+    reason: &str,
+    now_ms: i64,
+) -> Vec<(&'static str, String)> {
+    let headers = vec![
+        (HEADER_AUTH_STATUS, "signed-out".to_owned()),
+        (HEADER_AUTH_REASON, reason.to_owned()),
+    ];
+    signed(config, now_ms, headers)
+}
+
+fn signed(
+    config: &Config,
+    now_ms: i64,
+    mut headers: Vec<(&'static str, String)>,
+) -> Vec<(&'static str, String)> {
+    if let Some(key) = &config.secret_key {
+        let signature = crate::policy::signature::sign(key.expose(), now_ms, &headers);
+        headers.push((crate::policy::signature::HEADER_SIGNATURE, signature));
+    }
+    headers
+}
+
+/// What a route asked of a signed-in user and did not get.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unmet<'a> {
+    /// The role asked for, when asked.
+    pub role: Option<&'a str>,
+    /// The permission asked for, when asked.
+    pub permission: Option<&'a str>,
+}
+
+/// The 404 of a signed-in request refused for lack of a role or permission, and its
+/// `auth.forbidden` line (what was asked; the user's own roles stay out of the log).
+pub fn forbidden(identity: Option<&SessionClaims>, unmet: Unmet<'_>) -> Outcome {
+    let reason = match unmet {
+        Unmet { role: Some(_), .. } => REASON_ROLE_REQUIRED,
+        Unmet {
+            permission: Some(_),
+            ..
+        } => REASON_PERMISSION_REQUIRED,
+        Unmet { .. } => REASON_AUTHORIZATION_REQUIRED,
+    };
+    let decision = Decision::Forbidden { reason };
+    let mut audit = with_identity(AuditEvent::new(Level::Warn, "auth.forbidden"), identity)
+        .text("reason", reason)
+        .value("status", Value::from(404))
+        .text("auth_status", "signed-in");
+    if let Some(role) = unmet.role {
+        audit = audit.text("required_role", role);
+    }
+    if let Some(permission) = unmet.permission {
+        audit = audit.text("required_permission", permission);
+    }
+    Outcome {
+        decision,
+        audit: Some(audit),
+        response_headers: Vec::new(),
     }
 }
 

@@ -6,8 +6,10 @@
 //! - [`deny_cache`]: the per-isolate cache of deny-list reads and writes.
 //! - [`bypass`]: the emergency bypass (mode, expiry, path scope, never-bypass).
 //! - [`paths`]: `CLERK_PUBLIC_PATHS` and friends, matched after percent-decoding.
+//! - [`signature`]: the signature of the identity headers the edge forwards.
 
 pub mod bypass;
 pub mod decision;
 pub mod deny_cache;
 pub mod paths;
+pub mod signature;

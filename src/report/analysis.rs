@@ -358,7 +358,8 @@ impl Analysis {
         let reason = text(fields, "reason").map(code);
         let user = text(fields, "user_id").and_then(id);
         match event {
-            "auth.allowed" | "auth.bypassed" | "auth.denied" | "auth.handshake" => {
+            "auth.allowed" | "auth.bypassed" | "auth.denied" | "auth.forbidden"
+            | "auth.handshake" => {
                 self.request(ts, event, fields, reason.clone(), user.clone());
             }
             _ => {}
@@ -427,7 +428,8 @@ impl Analysis {
         bump(&mut self.outcomes, outcome);
         let reason_or_none = || reason.clone().unwrap_or_else(|| "(none)".into());
         match event {
-            "auth.denied" => {
+            // `auth.forbidden`: signed in, refused for a role or permission (pkg-js).
+            "auth.denied" | "auth.forbidden" => {
                 self.refused += 1;
                 bump(&mut self.refused_by_reason, reason_or_none());
                 let status = fields
@@ -958,6 +960,19 @@ mod tests {
             json!({"event":"auth.allowed"}),
         );
         a.finish(InputStats::default()).spikes
+    }
+
+    #[test]
+    fn a_role_or_permission_refusal_counts_as_a_refusal() {
+        let mut a = Analysis::new(None, None);
+        line(
+            &mut a,
+            T0,
+            json!({"event":"auth.forbidden","status":404,"auth_status":"signed-in","reason":"role-required","user_id":"user_9"}),
+        );
+        assert_eq!((a.requests, a.refused), (1, 1));
+        assert_eq!(a.refused_by_reason.get("role-required"), Some(&1));
+        assert_eq!(a.refused_by_status.get("404"), Some(&1));
     }
 
     #[test]

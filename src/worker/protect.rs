@@ -25,7 +25,8 @@ use crate::config::{Config, KeyConfig};
 use crate::diagnose::live::{elapsed_us, AuthWork};
 use crate::policy::bypass::BypassMode;
 use crate::policy::decision::{
-    decide_with, handshake_applies, is_identity_header, needs_verification, Decision, RequestFacts,
+    decide_with, handshake_applies, is_identity_header, needs_verification,
+    signed_out_forward_headers, Decision, RequestFacts, REASON_PUBLIC_PATH,
 };
 
 use super::isolate::{self, IsolateState};
@@ -145,7 +146,7 @@ pub async fn handle(
             forward(
                 req,
                 config,
-                &outcome.decision.forward_headers(),
+                &outcome.decision.forward_headers(config, now),
                 &response_headers,
             )
             .await
@@ -315,7 +316,9 @@ async fn check_handshake_token(
 /// A `CLERK_PUBLIC_PATHS` request: forwarded without a check, but still stripped of
 /// client-supplied `x-clerk-*` headers.
 pub async fn forward_public(req: Request, state: &IsolateState) -> Result<Response> {
-    forward(req, &state.config, &[], &[]).await
+    let config = &state.config;
+    let headers = signed_out_forward_headers(config, REASON_PUBLIC_PATH, isolate::now_ms());
+    forward(req, config, &headers, &[]).await
 }
 
 /// Verifies one session token (the request's, or the one a handshake sets).

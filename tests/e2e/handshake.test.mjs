@@ -14,6 +14,7 @@ import { startOrigin, startWorker } from "./support/index.mjs";
 import { DOCUMENT_HEADERS, HttpClient, formatTrace } from "./support/cookie-jar.mjs";
 import { startInstance } from "./support/handshake.mjs";
 import * as scenarios from "./support/handshake-scenarios.mjs";
+import { clerkHeaders } from "./support/identity.mjs";
 
 const SECRET_KEY = "sk_test_handshakeE2eSecretKey00000000000000";
 
@@ -36,10 +37,6 @@ function vars(publishableKey, extra = {}) {
 }
 
 /** The x-clerk-* request headers the origin received. */
-function clerkHeaders(record) {
-  return Object.fromEntries(Object.entries(record.headers).filter(([name]) => name.startsWith("x-clerk-")));
-}
-
 /** The Worker as a runtime of the shared scenarios: what is served is what the echo origin receives. */
 const runtime = scenarios.defineRuntime({
   name: "the Worker",

@@ -19,6 +19,8 @@ import {
   sessionClaims,
   unsignedToken,
 } from "./support/tokens.mjs";
+import { verifyIdentityHeaders } from "../../pkg-js/index.js";
+import { clerkHeaders } from "./support/identity.mjs";
 
 const SIGN_IN_URL = "https://accounts.edge-guard.test/sign-in";
 // Distinctive values that must never show up in an answer.
@@ -26,10 +28,6 @@ const SECRET_KEY = "sk_test_protectedE2eSecretKey0000000000000000";
 const ADMIN_TOKEN = "protected-e2e-admin-token-7c1d3f0a9b8e6d5c4b3a2918";
 
 /** The `x-clerk-*` request headers the origin received, as a plain object. */
-function clerkHeaders(record) {
-  return Object.fromEntries(Object.entries(record.headers).filter(([name]) => name.startsWith("x-clerk-")));
-}
-
 /** Fetches through the Worker and returns the response with its body read (JSON or text). */
 async function call(worker, path, init) {
   const res = await worker.fetch(path, init);
@@ -121,7 +119,7 @@ describe("PEM key (CLERK_JWT_KEY)", () => {
     });
   });
 
-  test("organization claims become x-clerk-org-id / x-clerk-org-role (v1 and v2 tokens)", async () => {
+  test("organization claims become x-clerk-org-* headers (v1 and v2 tokens), signed for server code", async () => {
     origin.clear();
     const v1 = await mintToken(
       key,
@@ -132,7 +130,7 @@ describe("PEM key (CLERK_JWT_KEY)", () => {
       sessionClaims({
         sub: "user_org_v2",
         sid: "sess_org_v2",
-        extra: { v: 2, o: { id: "org_v2", rol: "member", slg: "acme-2", per: "read", fpm: "1" }, fva: [0, -1] },
+        extra: { v: 2, fea: "o:posts,u:profile,o:billing", o: { id: "org_v2", rol: "member", slg: "acme-2", per: "read,write", fpm: "3,2" }, fva: [0, -1] },
       }),
     );
     assert.equal((await call(worker, "/org", { headers: bearer(v1) })).status, 200);
@@ -144,6 +142,7 @@ describe("PEM key (CLERK_JWT_KEY)", () => {
       "x-clerk-session-id": "sess_org_v1",
       "x-clerk-org-id": "org_v1",
       "x-clerk-org-role": "org:admin",
+      "x-clerk-org-slug": "acme",
     });
     assert.deepEqual(clerkHeaders(origin.requests[1]), {
       "x-clerk-auth-status": "signed-in",
@@ -151,7 +150,16 @@ describe("PEM key (CLERK_JWT_KEY)", () => {
       "x-clerk-session-id": "sess_org_v2",
       "x-clerk-org-id": "org_v2",
       "x-clerk-org-role": "org:member",
+      "x-clerk-org-slug": "acme-2",
+      "x-clerk-org-permissions": "org:posts:read,org:posts:write,org:billing:write",
     });
+    // What an origin's server code does with them: check the signature (CLERK_SECRET_KEY),
+    // then read the auth state; a header changed on the way is refused.
+    const state = await verifyIdentityHeaders(origin.requests[1].headers, { secretKey: SECRET_KEY });
+    assert.equal(state.has({ permission: "org:billing:write" }), true);
+    assert.equal(state.has({ role: "org:admin" }), false);
+    const tampered = { ...origin.requests[1].headers, "x-clerk-org-role": "org:admin" };
+    await assert.rejects(verifyIdentityHeaders(tampered, { secretKey: SECRET_KEY }), { problem: "bad-signature" });
   });
 
   test("spoofed x-clerk-* request headers never reach the origin", async () => {
@@ -182,7 +190,11 @@ describe("PEM key (CLERK_JWT_KEY)", () => {
       "x-clerk-user-id": "user_real",
       "x-clerk-session-id": "sess_real",
     });
-    assert.deepEqual(clerkHeaders(origin.requests[1]), {}, "public path: no x-clerk-* header at all");
+    assert.deepEqual(
+      clerkHeaders(origin.requests[1]),
+      { "x-clerk-auth-status": "signed-out", "x-clerk-auth-reason": "public-path" },
+      "public path: only the edge's own mark",
+    );
   });
 
   test("the Authorization header wins over the __session cookie", async () => {

@@ -18,24 +18,31 @@ test("the Node entry is ready once imported and reports the crate version", () =
 
 test("the Node entry exports every function that index.d.ts declares", () => {
   const dts = readFileSync(new URL("../../pkg-js/index.d.ts", import.meta.url), "utf8");
-  const declared = [...dts.matchAll(/^export function (\w+)/gm)].map((m) => m[1]).sort();
+  // Overloads declare a name more than once.
+  const declared = [...new Set([...dts.matchAll(/^export function (\w+)/gm)].map((m) => m[1]))].sort();
   assert.deepEqual(declared, [
     "clerkEdgeMiddleware",
     "createDiagnoseHandler",
     "createRestoreHandler",
     "createRevokeHandler",
+    "createRouteMatcher",
     "createWebhookHandler",
     "incidentReport",
     "memoryStore",
     "openIncidentReport",
     "resyncUsers",
     "upstashStore",
+    "verifyIdentityHeaders",
     "verifySessionToken",
     "verifySync",
     "verifyWebhook",
     "version",
   ]);
   for (const name of declared) assert.equal(typeof guard[name], "function", name);
+  // Classes: a name for instanceof checks.
+  const classes = [...dts.matchAll(/^export class (\w+)/gm)].map((m) => m[1]).sort();
+  assert.deepEqual(classes, ["IdentityHeadersError", "SyncError"]);
+  for (const name of classes) assert.equal(typeof guard[name], "function", name);
 });
 
 test("the glue accepts a WebAssembly.Module compiled in another realm", async () => {

@@ -113,13 +113,18 @@ test("the forward response is what NextResponse.next({ request: { headers } }) b
   assert.equal(ours.status, theirs.status);
 });
 
-test("public paths pass unchecked, stripped of x-clerk-*; untouched when there is none", async () => {
+test("public paths pass unchecked, stripped of x-clerk-*, marked signed out with reason public-path", async () => {
   const middleware = clerkEdgeMiddleware({ env: { CLERK_JWT_KEY: key.pem, CLERK_PUBLIC_PATHS: "/, /public/*" } });
   const spoofed = await middleware(request("/public/page", { "x-clerk-user-id": "user_evil", accept: "*/*" }));
-  assert.deepEqual(forwardedHeaders(spoofed), { accept: "*/*" });
+  // No secret key: nothing to sign with.
+  assert.deepEqual(forwardedHeaders(spoofed), {
+    accept: "*/*",
+    "x-clerk-auth-status": "signed-out",
+    "x-clerk-auth-reason": "public-path",
+  });
   const clean = await middleware(request("/", { accept: "*/*" }));
-  assert.equal(forwardedHeaders(clean), null);
   assert.equal(clean.status, 200);
+  assert.equal(forwardedHeaders(clean)["x-clerk-auth-reason"], "public-path");
 });
 
 test("no token: 401 JSON with the reason, and one auth.denied line", async () => {

@@ -6,7 +6,7 @@
 // Needs `npm --prefix pkg-js run build` first (scripts/test.sh does it).
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { builtinModules } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,18 +30,19 @@ const EXPECTED = [
   "edge.js",
   "guard.js",
   "handlers.js",
+  "identity.js",
   "index.d.ts",
   "index.js",
   "middleware.js",
   "package.json",
   "report.js",
+  "route-matcher.js",
+  "server.d.ts",
+  "server.js",
   "stores.js",
   "sync.js",
   "webcrypto.js",
 ];
-/** The `./server` subpath (no wasm): expected in the tarball as soon as they are in pkg-js. */
-const SERVER_FILES = ["route-matcher.js", "server.d.ts", "server.js"];
-const serverPending = SERVER_FILES.filter((file) => !existsSync(join(pkgDir, file)));
 
 let pack;
 let files;
@@ -56,7 +57,6 @@ before(async () => {
   for (const f of [...pack.info.files].sort((a, b) => a.path.localeCompare(b.path))) {
     console.log(`#   ${String(f.size).padStart(8)}  ${f.path}`);
   }
-  if (serverPending.length > 0) console.log(`# not in pkg-js yet (./server): ${serverPending.join(", ")}`);
 
   // An empty project that installs the tarball as a user would (no network: no dependencies).
   project = mkdtempSync(join(tmpdir(), "ceg-pack-install-"));
@@ -67,8 +67,7 @@ before(async () => {
 });
 
 test("the tarball holds exactly the package's files: no build script, sources, maps or tests", () => {
-  const expected = [...EXPECTED, ...SERVER_FILES.filter((file) => !serverPending.includes(file))].sort();
-  assert.deepEqual(files, expected);
+  assert.deepEqual(files, [...EXPECTED].sort());
 });
 
 /** Every path package.json names (exports targets, main, types, bin), without "./". */
@@ -89,7 +88,6 @@ test("every exports target, main, types and bin is in the tarball", () => {
   const targets = namedTargets(pkgJson);
   assert.ok(targets.includes("edge.js") && targets.includes("index.js") && targets.includes("bin/clerk-edge-guard.mjs"));
   for (const target of targets) {
-    if (serverPending.includes(target)) continue;
     assert.ok(files.includes(target), `${target} is named by package.json but not packed`);
   }
   // `types` first in each subpath: TypeScript takes the first condition it matches.
@@ -150,15 +148,17 @@ test("the bin runs from the installed tarball: usage, and the version from the p
 });
 
 test("installed from the tarball, each runtime's condition resolves to its entry, and Node loads it", () => {
-  const resolveWith = (conditions) =>
+  const resolveWith = (conditions, specifier = "clerk-edge-guard") =>
     runIn(project, process.execPath, [
       ...conditions.map((c) => `--conditions=${c}`),
       "--input-type=module",
       "-e",
-      'console.log(import.meta.resolve("clerk-edge-guard").split("/node_modules/clerk-edge-guard/")[1])',
+      `console.log(import.meta.resolve(${JSON.stringify(specifier)}).split("/node_modules/clerk-edge-guard/")[1])`,
     ]).trim();
   assert.equal(resolveWith([]), "index.js");
   for (const condition of ["edge-light", "workerd", "worker"]) assert.equal(resolveWith([condition]), "edge.js", condition);
+  assert.equal(resolveWith([], "clerk-edge-guard/server"), "server.js");
+  assert.equal(resolveWith(["edge-light"], "clerk-edge-guard/server"), "server.js");
   const loaded = JSON.parse(runIn(project, process.execPath, [
     "--input-type=module",
     "-e",

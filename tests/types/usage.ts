@@ -7,6 +7,7 @@ import {
   createDiagnoseHandler,
   createRestoreHandler,
   createRevokeHandler,
+  createRouteMatcher,
   createWebhookHandler,
   incidentReport,
   memoryStore,
@@ -23,6 +24,8 @@ import {
   type HealthReport,
   type SyncUser,
 } from "clerk-edge-guard";
+// The server-code subpath (no wasm), with its own types.
+import { auth, type AuthState } from "clerk-edge-guard/server";
 
 // A deny-list store of the app's own.
 const kv = new Map<string, string>();
@@ -47,6 +50,26 @@ export const answer: Promise<Response> = clerkEdgeMiddleware()(new Request("http
 clerkEdgeMiddleware({ store: "redis://localhost:6379" });
 // @ts-expect-error configuration values are strings, as in process.env
 clerkEdgeMiddleware({ env: { CLERK_CLOCK_SKEW_MS: 5000 } });
+
+// The handler form, as Clerk's clerkMiddleware: the edge decides, the handler asks for more.
+const isAdminRoute = createRouteMatcher(["/admin(.*)"]);
+export const withHandler = clerkEdgeMiddleware(
+  async (auth, req) => {
+    if (isAdminRoute(req)) await auth.protect({ role: "org:admin" });
+  },
+  { store },
+);
+// @ts-expect-error a route matcher takes patterns, not a number
+createRouteMatcher(404);
+
+// Server code reads the identity the middleware signed.
+export async function whoami(): Promise<string | null> {
+  const state: AuthState = await auth();
+  if (state.has({ role: "org:admin" })) return state.orgId;
+  // @ts-expect-error the status is signed-in, signed-out or bypassed
+  if (state.status === "handshake") return null;
+  return (await auth.protect()).userId;
+}
 
 export const redis = upstashStore({ url: "https://eu1.upstash.test", token: "t", timeoutMs: 500 });
 // @ts-expect-error upstashStore needs its token
