@@ -340,14 +340,13 @@ forVariant("proxy", runCases(Object.keys(CASES)));
 // Next 15 (webpack) is kept working, not re-proved in full: the cases users meet first.
 forVariant("next15", () => {
   runCases(["build", "signedIn", "spoofed", "signedOut", "health", "adminRevoke"])();
-  test(
-    "clerk-edge-guard/server loads where Node loads the package itself (serverExternalPackages)",
-    { todo: "pkg-js/server.js must import next/headers.js and next/navigation.js (built-app.mjs: omitServerImporters)" },
-    () => {
-      execFileSync(process.execPath, ["--input-type=module", "-e", 'await import("clerk-edge-guard/server")'], {
-        cwd: appDir,
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-    },
-  );
+  test("clerk-edge-guard/server loads where Node loads the package itself (serverExternalPackages)", () => {
+    // Node's own loader takes the `default` condition: server-node.js, which names Next's files.
+    const resolved = execFileSync(
+      process.execPath,
+      ["--input-type=module", "-e", 'const m = await import("clerk-edge-guard/server"); console.log(import.meta.resolve("clerk-edge-guard/server").split("/").pop(), typeof m.auth, typeof m.auth.protect)'],
+      { cwd: appDir, encoding: "utf8" },
+    );
+    assert.equal(resolved.trim(), "server-node.js function function");
+  });
 });

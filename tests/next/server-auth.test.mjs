@@ -5,30 +5,18 @@
 // middleware's and the server's refusals, and forged identity headers on a route the
 // middleware's matcher leaves out.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 
 import { createSigningKey, mintToken, sessionClaims } from "../e2e/support/tokens.mjs";
-import { ensureAppBuilt } from "./support/built-app.mjs";
+import { VARIANTS, ensureAppBuilt } from "./support/built-app.mjs";
 import { startApp } from "./support/next-app.mjs";
 
 const SECRET_KEY = "sk_test_next_server_auth";
 let key;
 let app;
 
-before(async () => {
-  const { built, ms } = await ensureAppBuilt();
-  console.log(`# example app ${built ? "built" : "build reused"} in ${ms} ms`);
-  key = await createSigningKey("ins_next_server_auth");
-  app = await startApp({
-    CLERK_JWT_KEY: key.pem,
-    CLERK_SECRET_KEY: SECRET_KEY,
-    CLERK_SIGN_IN_URL: "https://accounts.example.test/sign-in",
-  });
-});
-
-after(async () => {
-  await app?.stop();
-});
+const CASES = [];
+const scenario = (name, fn) => CASES.push([name, fn]);
 
 const member = () =>
   mintToken(key, sessionClaims({ sub: "user_member", sid: "sess_member", extra: { org_id: "org_1", org_role: "org:member", org_permissions: ["org:posts:read"] } }));
@@ -44,7 +32,7 @@ const admin = () =>
 const bearer = (token) => ({ authorization: `Bearer ${token}` });
 const page = (token) => ({ accept: "text/html", "sec-fetch-dest": "document", ...(token ? { cookie: `__session=${token}` } : {}) });
 
-test("a route handler's auth() reads the identity, organization and permissions (v2 token)", async () => {
+scenario("a route handler's auth() reads the identity, organization and permissions (v2 token)", async () => {
   const response = await fetch(`${app.url}/api/me`, { headers: bearer(await admin()) });
   assert.equal(response.status, 200);
   assert.deepEqual(await response.json(), {
@@ -59,7 +47,7 @@ test("a route handler's auth() reads the identity, organization and permissions 
   });
 });
 
-test("auth.protect({ permission }) in a route handler: 404 without it, as Clerk's", async () => {
+scenario("auth.protect({ permission }) in a route handler: 404 without it, as Clerk's", async () => {
   const refused = await fetch(`${app.url}/api/me`, { method: "POST", headers: bearer(await member()) });
   assert.equal(refused.status, 404);
   const allowed = await fetch(`${app.url}/api/me`, { method: "POST", headers: bearer(await admin()) });
@@ -67,7 +55,7 @@ test("auth.protect({ permission }) in a route handler: 404 without it, as Clerk'
   assert.deepEqual(await allowed.json(), { written: true, by: "user_admin" });
 });
 
-test("a public page and route: auth() says who is signed in, or that nobody is", async () => {
+scenario("a public page and route: auth() says who is signed in, or that nobody is", async () => {
   const anonymous = await fetch(`${app.url}/pricing`, { headers: page() });
   assert.equal(anonymous.status, 200);
   const html = await anonymous.text();
@@ -80,7 +68,7 @@ test("a public page and route: auth() says who is signed in, or that nobody is",
   assert.deepEqual(await api.json(), { status: "signed-out", reason: "session-token-and-uat-missing", userId: null });
 });
 
-test("the middleware's auth.protect({ role }): 404 and an auth.forbidden line for a member; the admin page renders for an admin", async () => {
+scenario("the middleware's auth.protect({ role }): 404 and an auth.forbidden line for a member; the admin page renders for an admin", async () => {
   const refused = await fetch(`${app.url}/admin`, { headers: page(await member()), redirect: "manual" });
   assert.equal(refused.status, 404);
   assert.equal(refused.headers.get("x-clerk-auth-reason"), "role-required");
@@ -98,7 +86,7 @@ test("the middleware's auth.protect({ role }): 404 and an auth.forbidden line fo
   assert.match(signedOut.headers.get("location"), /^https:\/\/accounts\.example\.test\/sign-in\?redirect_url=/);
 });
 
-test("forged identity headers on a route the middleware does not run for are refused by auth()", async () => {
+scenario("forged identity headers on a route the middleware does not run for are refused by auth()", async () => {
   const forged = {
     "x-clerk-auth-status": "signed-in",
     "x-clerk-user-id": "user_admin",
@@ -115,3 +103,27 @@ test("forged identity headers on a route the middleware does not run for are ref
   assert.equal(noSignature.problem, "unsigned");
   assert.match(noSignature.message, /config\.matcher/);
 });
+
+// Every runtime the package supports: Next 16's edge middleware and Node proxy, and Next 15.
+for (const variant of ["edge", "proxy", "next15"]) {
+  describe(VARIANTS[variant].label, () => {
+    before(async () => {
+      const { dir, built, ms } = await ensureAppBuilt(variant);
+      console.log(`# ${VARIANTS[variant].label}: ${built ? "built" : "build reused"} in ${ms} ms`);
+      key = await createSigningKey(`ins_next_server_auth_${variant}`);
+      app = await startApp(
+        {
+          CLERK_JWT_KEY: key.pem,
+          CLERK_SECRET_KEY: SECRET_KEY,
+          CLERK_SIGN_IN_URL: "https://accounts.example.test/sign-in",
+        },
+        { dir },
+      );
+    });
+    after(async () => {
+      await app?.stop();
+      app = undefined;
+    });
+    for (const [name, fn] of CASES) test(name, fn);
+  });
+}

@@ -37,6 +37,8 @@ const EXPECTED = [
   "package.json",
   "report.js",
   "route-matcher.js",
+  "server-auth.js",
+  "server-node.js",
   "server.d.ts",
   "server.js",
   "stores.js",
@@ -157,8 +159,10 @@ test("installed from the tarball, each runtime's condition resolves to its entry
     ]).trim();
   assert.equal(resolveWith([]), "index.js");
   for (const condition of ["edge-light", "workerd", "worker"]) assert.equal(resolveWith([condition]), "edge.js", condition);
-  assert.equal(resolveWith([], "clerk-edge-guard/server"), "server.js");
-  assert.equal(resolveWith(["edge-light"], "clerk-edge-guard/server"), "server.js");
+  // Bundled server code (Next's `react-server` layer) gets the bare `next/*` imports Next
+  // aliases; Node's own loader the file names it needs.
+  assert.equal(resolveWith(["react-server"], "clerk-edge-guard/server"), "server.js");
+  assert.equal(resolveWith([], "clerk-edge-guard/server"), "server-node.js");
   const loaded = JSON.parse(runIn(project, process.execPath, [
     "--input-type=module",
     "-e",

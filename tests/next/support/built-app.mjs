@@ -8,8 +8,7 @@
 //   edge    tests/next-app itself: edge `middleware.ts`, Next 16 (Turbopack);
 //   proxy   a copy whose middleware.ts is `proxy.ts`, same content: Next 16's Node.js runtime;
 //   next15  a copy on next@~15.5 (webpack), edge `middleware.ts`, with the one next.config
-//           setting Next 15 needs (tests/next-app/README.md), for now without the pages
-//           that import `clerk-edge-guard/server` (see omitServerImporters).
+//           setting Next 15 needs (tests/next-app/README.md).
 // The copies live outside the checkout, in $CEG_NEXT_VARIANTS_DIR (scripts/test.sh points it
 // at its own temporary directory, removed when it ends) or else in
 // $TMPDIR/ceg-next-variants-<hash>, kept so that a rerun of one test file reuses its build.
@@ -40,12 +39,6 @@ export const VARIANTS = {
     next: "~15.5.0",
     // Without it webpack bundles the package into the route handlers and rewrites its wasm URL.
     serverExternalPackages: ["clerk-edge-guard"],
-    // KNOWN BUG, left out until fixed: external, the package is loaded by Node itself, and
-    // `clerk-edge-guard/server` imports `next/headers` and `next/navigation`, which Node's ESM
-    // resolution only finds as `next/headers.js` and `next/navigation.js` (Next has no
-    // `exports` map): every page importing it fails `next build`. next-app.test.mjs's todo
-    // test tracks it; once it passes, drop this.
-    omitServerImporters: true,
   },
 };
 
@@ -117,11 +110,6 @@ function prepareCopy(name, dir) {
   }
   for (const path of sourceFiles()) cpSync(join(appDir, path), join(dir, path));
   if (variant.entry) renameSync(join(dir, "middleware.ts"), join(dir, variant.entry));
-  if (variant.omitServerImporters) {
-    for (const path of sourceFiles()) {
-      if (/from\s+["']clerk-edge-guard\/server["']/.test(readFileSync(join(appDir, path), "utf8"))) rmSync(join(dir, path));
-    }
-  }
   if (variant.next) rmSync(join(dir, "package-lock.json"), { force: true }); // it pins Next 16
   if (variant.serverExternalPackages) {
     renameSync(join(dir, "next.config.mjs"), join(dir, "next.config.app.mjs"));
