@@ -168,7 +168,14 @@ async function withHandler(handler, decision, state, req, event, facts, options)
     },
   };
   const auth = async () => authObject;
-  auth.protect = async (paramsOrPredicate, maybeOptions) => {
+  auth.protect = (paramsOrPredicate, maybeOptions) => {
+    const checked = protect(paramsOrPredicate, maybeOptions);
+    // A handler that forgets `await` must not crash the process with an unhandled
+    // rejection: the refusal holds anyway (below), and an awaiting caller still sees it.
+    checked.catch(() => {});
+    return checked;
+  };
+  const protect = async (paramsOrPredicate, maybeOptions) => {
     const opts = {
       ...(paramsOrPredicate && typeof paramsOrPredicate === "object" ? paramsOrPredicate : {}),
       ...(maybeOptions ?? {}),

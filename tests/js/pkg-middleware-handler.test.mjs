@@ -189,6 +189,23 @@ test("a refusal holds when the handler catches what protect() threw", async () =
   assert.equal(response.status, 401);
 });
 
+test("protect() without await still refuses, and leaves no unhandled rejection", async () => {
+  const unhandled = [];
+  const onUnhandled = (reason) => unhandled.push(reason);
+  process.on("unhandledRejection", onUnhandled);
+  try {
+    const middleware = clerkEdgeMiddleware((auth) => {
+      auth.protect(); // the await forgotten
+    }, { env: env() });
+    const [response] = await capture(() => middleware(api("/x", null)));
+    assert.equal(response.status, 401);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(unhandled, []);
+  } finally {
+    process.off("unhandledRejection", onUnhandled);
+  }
+});
+
 test("what the handler returns: its own answer, or NextResponse.next() with the edge's identity", async () => {
   const middleware = clerkEdgeMiddleware(async (auth, req) => {
     const { userId } = await auth();
