@@ -119,11 +119,20 @@ export async function verifyIdentityHeaders(headers, options = {}) {
         "from now (at most 300 s old, 60 s ahead): a replayed request, or clocks far apart.",
     );
   }
-  const [status, reason, userId, sessionId, orgId, orgRole, orgSlug, orgPermissions] = values;
-  if (!STATUSES.has(status)) {
-    throw new IdentityHeadersError("unknown-status", `clerk-edge-guard: unknown x-clerk-auth-status ${JSON.stringify(status)}`);
+  if (!STATUSES.has(values[0])) {
+    throw new IdentityHeadersError("unknown-status", `clerk-edge-guard: unknown x-clerk-auth-status ${JSON.stringify(values[0])}`);
   }
-  return authState({ status, reason, userId, sessionId, orgId, orgRole, orgSlug, orgPermissions });
+  return authState(fieldsOf(values));
+}
+
+/** The auth state of the `x-clerk-*` headers the edge set, given as `[[name, value]...]`. */
+export function stateFromPairs(pairs) {
+  return authState(fieldsOf(SIGNED_HEADERS.map((name) => pairs.find(([n]) => n === name)?.[1] ?? null)));
+}
+
+/** The auth-state fields of the signed headers' values, in their order. */
+function fieldsOf([status, reason, userId, sessionId, orgId, orgRole, orgSlug, orgPermissions]) {
+  return { status, reason, userId, sessionId, orgId, orgRole, orgSlug, orgPermissions };
 }
 
 /**
@@ -145,6 +154,30 @@ export function authState({ status, reason, userId, sessionId, orgId, orgRole, o
   };
   auth.has = (params) => unmet(auth, params) === null;
   return auth;
+}
+
+/** The keys of `protect(params)` that `has()` reads (the rest are options). */
+const AUTHORIZATION_KEYS = ["role", "permission", "feature", "plan", "reverification"];
+
+/**
+ * `auth.protect(paramsOrPredicate, maybeOptions)`'s arguments read as Clerk's reads them:
+ * `{ options, missing }`. `options` holds `unauthenticatedUrl` / `unauthorizedUrl`;
+ * `missing(auth)` is what a signed-in `auth` lacks (see {@link unmet}; `{}` when the
+ * predicate said no) or `null`, asked only once the request is known to be signed in.
+ * Nothing asked: signed in (or bypassed) is enough.
+ */
+export function protectArguments(paramsOrPredicate, maybeOptions) {
+  const options = {
+    ...(paramsOrPredicate && typeof paramsOrPredicate === "object" ? paramsOrPredicate : {}),
+    ...(maybeOptions ?? {}),
+  };
+  const missing = (auth) => {
+    if (typeof paramsOrPredicate === "function") return paramsOrPredicate(auth.has) === true ? null : {};
+    const params = {};
+    for (const key of AUTHORIZATION_KEYS) if (options[key] !== undefined) params[key] = options[key];
+    return Object.keys(params).length > 0 ? unmet(auth, params) : null;
+  };
+  return { options, missing };
 }
 
 const SUPPORTED = new Set(["role", "permission"]);

@@ -19,7 +19,7 @@ import {
   DENY_CACHE_TTL_MS,
 } from "./guard.js";
 import { answerDiagnose } from "./diagnose.js";
-import { authState, unmet } from "./identity.js";
+import { protectArguments, stateFromPairs } from "./identity.js";
 import { MalformedPathError } from "./route-matcher.js";
 import { verifyRsaCheck } from "./webcrypto.js";
 
@@ -131,9 +131,6 @@ class Protected {
   }
 }
 
-/** The keys of `auth.protect(params)` that `has()` reads (the rest are options). */
-const AUTHORIZATION_KEYS = ["role", "permission", "feature", "plan", "reverification"];
-
 /**
  * Runs the handler `(auth, req, event)` as clerkMiddleware's: handshakes, misconfiguration
  * and every answer that is not a plain "signed out" are sent before it runs; a signed-out
@@ -146,7 +143,7 @@ async function withHandler(handler, decision, state, req, event, facts, options)
   const forward = deferred
     ? { headers: deferred.headers, responseHeaders: deferred.response_headers, line: null }
     : { headers: decision.headers, responseHeaders: decision.response_headers, line: decision.audit };
-  const current = authState(stateFromHeaders(forward.headers));
+  const current = stateFromPairs(forward.headers);
   let refusal = null;
   const refuse = (response) => {
     refusal ??= response;
@@ -176,24 +173,13 @@ async function withHandler(handler, decision, state, req, event, facts, options)
     return checked;
   };
   const protect = async (paramsOrPredicate, maybeOptions) => {
-    const opts = {
-      ...(paramsOrPredicate && typeof paramsOrPredicate === "object" ? paramsOrPredicate : {}),
-      ...(maybeOptions ?? {}),
-    };
+    const { options: opts, missing: lacking } = protectArguments(paramsOrPredicate, maybeOptions);
     if (!current.isAuthenticated && current.status !== "bypassed") {
       if (opts.unauthenticatedUrl) refuse(redirectTo(opts.unauthenticatedUrl));
       // The edge's own signed-out answer (307 to sign-in for a page, else 401) and its line.
       refuse(toResponse(decision, req.url));
     }
-    let missing = null;
-    if (typeof paramsOrPredicate === "function") {
-      if (paramsOrPredicate(current.has) !== true) missing = {};
-    } else {
-      const params = {};
-      for (const key of AUTHORIZATION_KEYS) if (opts[key] !== undefined) params[key] = opts[key];
-      // Nothing asked: signed in is enough (bypassed too: the bypass decides for it).
-      if (Object.keys(params).length > 0) missing = unmet(current, params);
-    }
+    const missing = lacking(current);
     if (missing) {
       if (opts.unauthorizedUrl) refuse(redirectTo(opts.unauthorizedUrl));
       const identity = JSON.stringify({ user_id: current.userId, session_id: current.sessionId });
@@ -252,21 +238,6 @@ function mergePassThrough(ours, theirs) {
   }
   if (names.size > 0) headers.set("x-middleware-override-headers", [...names].join(","));
   return new Response(theirs.body, { status: theirs.status, headers });
-}
-
-/** The auth-state fields of the `x-clerk-*` headers the edge sets. */
-function stateFromHeaders(pairs) {
-  const get = (name) => pairs.find(([n]) => n === name)?.[1] ?? null;
-  return {
-    status: get("x-clerk-auth-status"),
-    reason: get("x-clerk-auth-reason"),
-    userId: get("x-clerk-user-id"),
-    sessionId: get("x-clerk-session-id"),
-    orgId: get("x-clerk-org-id"),
-    orgRole: get("x-clerk-org-role"),
-    orgSlug: get("x-clerk-org-slug"),
-    orgPermissions: get("x-clerk-org-permissions"),
-  };
 }
 
 /**

@@ -5,7 +5,7 @@
 // (identity.js), and `auth.protect()` answers as Clerk's: a page goes to the sign-in page, a
 // server action gets 401, anything else 404; a signed-in user without the role or permission
 // asked for gets 404. No wasm.
-import { unmet, verifyIdentityHeaders } from "./identity.js";
+import { protectArguments, verifyIdentityHeaders } from "./identity.js";
 
 /** `auth` (with `auth.protect`) over Next's `headers()` and its navigation module. */
 export function createAuth(headers, navigation) {
@@ -29,26 +29,14 @@ export function createAuth(headers, navigation) {
   auth.protect = async function protect(paramsOrPredicate, maybeOptions) {
     const requestHeaders = await headers();
     const state = await verifyIdentityHeaders(requestHeaders);
-    const opts = {
-      ...(paramsOrPredicate && typeof paramsOrPredicate === "object" ? paramsOrPredicate : {}),
-      ...(maybeOptions ?? {}),
-    };
+    const { options: opts, missing: lacking } = protectArguments(paramsOrPredicate, maybeOptions);
     if (!state.isAuthenticated && state.status !== "bypassed") {
       if (opts.unauthenticatedUrl) navigation.redirect(opts.unauthenticatedUrl);
       if (isPageRequest(requestHeaders)) navigation.redirect(signInUrl(requestHeaders));
       if (isServerAction(requestHeaders)) unauthorized(navigation);
       navigation.notFound();
     }
-    let missing = null;
-    if (typeof paramsOrPredicate === "function") {
-      if (paramsOrPredicate(state.has) !== true) missing = {};
-    } else {
-      const params = {};
-      for (const key of ["role", "permission", "feature", "plan", "reverification"]) {
-        if (opts[key] !== undefined) params[key] = opts[key];
-      }
-      if (Object.keys(params).length > 0) missing = unmet(state, params);
-    }
+    const missing = lacking(state);
     if (missing) {
       if (opts.unauthorizedUrl) navigation.redirect(opts.unauthorizedUrl);
       navigation.notFound();
