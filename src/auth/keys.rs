@@ -5,7 +5,7 @@
 //! tokens pass and fail for the same reasons: a JWK whose `alg` names another algorithm than
 //! the token's fails to import (`token-verification-failed`), and a PEM key behaves like the
 //! `alg: "RS256"` JWK that `@clerk/backend` builds from it. One deliberate difference: keys
-//! weaker than 2048 bits are refused (jwt-compact's [`StrongKey`]), where WebCrypto would
+//! other than 2048, 3072 or 4096 bits are refused ([`RsaKey`]), where WebCrypto would
 //! accept them.
 //!
 //! The cache never fetches by itself: [`JwksCache::needs_fetch`] tells the adapter when a
@@ -14,16 +14,13 @@
 //! keys) is tested natively with a fake clock.
 
 use std::fmt;
+use std::sync::Arc;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use jwt_compact::alg::{RsaPublicKey, StrongKey};
-use rsa::pkcs1::DecodeRsaPublicKey;
-use rsa::pkcs8::DecodePublicKey;
-use rsa::traits::PublicKeyParts;
-use rsa::BigUint;
 use serde_json::Value;
 
+use crate::auth::rsa::{RsaKey, RsaKeyError};
 use crate::auth::token::TokenError;
 
 /// How long fetched keys are trusted before a refresh, as `@clerk/backend` (5 minutes).
@@ -39,7 +36,7 @@ pub struct VerifyingKey {
     /// The JWK `alg`: when present, only tokens with exactly this `alg` verify.
     alg: Option<String>,
     /// `Err` when the key cannot be imported (WebCrypto would throw on `importKey`).
-    key: Result<StrongKey<RsaPublicKey>, KeyError>,
+    key: Result<Arc<RsaKey>, KeyError>,
 }
 
 impl fmt::Debug for VerifyingKey {
@@ -106,7 +103,7 @@ impl VerifyingKey {
     }
 
     /// The key for a token signed with `alg`, or why WebCrypto would fail to import it.
-    pub fn for_algorithm(&self, alg: &str) -> Result<&StrongKey<RsaPublicKey>, KeyError> {
+    pub fn for_algorithm(&self, alg: &str) -> Result<&RsaKey, KeyError> {
         if let Some(expected) = &self.alg {
             if expected != alg {
                 return Err(KeyError::InvalidJwk(
@@ -114,13 +111,13 @@ impl VerifyingKey {
                 ));
             }
         }
-        self.key.as_ref().map_err(Clone::clone)
+        self.key.as_deref().map_err(Clone::clone)
     }
 
     /// Modulus and exponent (big-endian), for importing the key into WebCrypto.
     pub fn components(&self) -> Option<(Vec<u8>, Vec<u8>)> {
-        let key = self.key.as_ref().ok()?.as_ref();
-        Some((key.n().to_bytes_be(), key.e().to_bytes_be()))
+        let key = self.key.as_ref().ok()?;
+        Some((key.modulus().to_vec(), key.exponent().to_vec()))
     }
 
     /// A key that cannot be used: verifying with it fails as a failed WebCrypto import
@@ -132,12 +129,6 @@ impl VerifyingKey {
             alg: None,
             key: Err(error),
         }
-    }
-
-    fn from_rsa(kid: Option<String>, alg: Option<String>, key: RsaPublicKey) -> Self {
-        let bits = key.n().bits();
-        let key = StrongKey::try_from(key).map_err(|_| KeyError::WeakKey { bits });
-        Self { kid, alg, key }
     }
 }
 
@@ -152,27 +143,27 @@ pub fn parse_pem(pem: &str) -> Result<VerifyingKey, KeyError> {
         .flat_map(|l| l.chars().filter(|c| !c.is_whitespace()))
         .collect();
     let der = STANDARD.decode(body).map_err(|_| KeyError::InvalidPem)?;
-    let key = RsaPublicKey::from_public_key_der(&der)
-        .or_else(|_| RsaPublicKey::from_pkcs1_der(&der))
-        .map_err(|_| KeyError::InvalidPem)?;
+    let key = RsaKey::from_der(&der).map_err(|error| match error {
+        RsaKeyError::Weak { bits } => KeyError::WeakKey { bits },
+        RsaKeyError::Malformed => KeyError::InvalidPem,
+    })?;
     // `@clerk/backend` turns the PEM into a JWK with alg RS256: mirror it exactly.
-    let key = VerifyingKey::from_rsa(None, Some("RS256".to_owned()), key);
-    key.key.as_ref().map_err(Clone::clone)?;
-    Ok(key)
+    Ok(VerifyingKey {
+        kid: None,
+        alg: Some("RS256".to_owned()),
+        key: Ok(Arc::new(key)),
+    })
 }
 
 /// Parses one JWK as WebCrypto's `importKey("jwk", ..., ["verify"])` would.
 pub fn parse_jwk(jwk: &Value) -> VerifyingKey {
     let kid = jwk.get("kid").and_then(Value::as_str).map(str::to_owned);
     let alg = jwk.get("alg").and_then(Value::as_str).map(str::to_owned);
-    let key = import_jwk(jwk).and_then(|k| {
-        let bits = k.n().bits();
-        StrongKey::try_from(k).map_err(|_| KeyError::WeakKey { bits })
-    });
+    let key = import_jwk(jwk).map(Arc::new);
     VerifyingKey { kid, alg, key }
 }
 
-fn import_jwk(jwk: &Value) -> Result<RsaPublicKey, KeyError> {
+fn import_jwk(jwk: &Value) -> Result<RsaKey, KeyError> {
     if jwk.get("kty").and_then(Value::as_str) != Some("RSA") {
         return Err(KeyError::InvalidJwk("kty is not RSA"));
     }
@@ -194,18 +185,19 @@ fn import_jwk(jwk: &Value) -> Result<RsaPublicKey, KeyError> {
             return Err(KeyError::InvalidJwk("alg is not RS256, RS384 or RS512"));
         }
     }
-    let number = |name: &'static str| -> Result<BigUint, KeyError> {
+    let number = |name: &'static str| -> Result<Vec<u8>, KeyError> {
         let text = jwk
             .get(name)
             .and_then(Value::as_str)
             .ok_or(KeyError::InvalidJwk("n or e missing"))?;
-        let bytes = URL_SAFE_NO_PAD
+        URL_SAFE_NO_PAD
             .decode(text.trim_end_matches('='))
-            .map_err(|_| KeyError::InvalidJwk("n or e is not base64url"))?;
-        Ok(BigUint::from_bytes_be(&bytes))
+            .map_err(|_| KeyError::InvalidJwk("n or e is not base64url"))
     };
-    RsaPublicKey::new(number("n")?, number("e")?)
-        .map_err(|_| KeyError::InvalidJwk("n or e out of range"))
+    RsaKey::from_components(&number("n")?, &number("e")?).map_err(|error| match error {
+        RsaKeyError::Weak { bits } => KeyError::WeakKey { bits },
+        RsaKeyError::Malformed => KeyError::InvalidJwk("n or e out of range"),
+    })
 }
 
 /// Parses a JWKS document (`{"keys":[...]}`) as returned by `GET /v1/jwks`.

@@ -8,6 +8,7 @@
 //! - [`organization`]: the active organization's id, role, slug and permissions, v1 and v2,
 //!   read as Clerk reads them.
 //! - [`keys`]: PEM / JWKS parsing and the JWKS cache policy.
+//! - [`rsa`]: RSA public keys and PKCS#1 v1.5 signature checks (the adapters use WebCrypto).
 //! - [`verified_cache`]: tokens whose signature was already checked in this isolate.
 //! - [`handshake`]: `authenticateRequest`'s cookie path, the redirect to the Frontend API and
 //!   the return leg's plan (nonce exchange, handshake token), sans-IO.
@@ -15,5 +16,6 @@
 pub mod handshake;
 pub mod keys;
 pub mod organization;
+pub mod rsa;
 pub mod token;
 pub mod verified_cache;

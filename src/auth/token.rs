@@ -22,11 +22,10 @@ use std::fmt;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jwt_compact::alg::{Rsa, RsaSignature, StrongAlg};
-use jwt_compact::{Algorithm as _, AlgorithmSignature as _};
 use serde_json::Value;
 
 use crate::auth::keys::VerifyingKey;
+use crate::auth::rsa::Hash;
 use crate::auth::verified_cache::{SignatureCheck, VerifiedTokenCache};
 
 /// Tokens longer than this are refused before any parsing. Clerk session tokens are about
@@ -134,6 +133,15 @@ impl Alg {
             Self::Rs256 => "RS256",
             Self::Rs384 => "RS384",
             Self::Rs512 => "RS512",
+        }
+    }
+
+    /// The digest it signs.
+    pub fn hash(self) -> Hash {
+        match self {
+            Self::Rs256 => Hash::Sha256,
+            Self::Rs384 => Hash::Sha384,
+            Self::Rs512 => Hash::Sha512,
         }
     }
 }
@@ -257,7 +265,7 @@ impl<'a> DecodedToken<'a> {
     }
 }
 
-/// Step 4 with the pure-Rust RSA of jwt-compact.
+/// Step 4 with the RSA of [`crate::auth::rsa`].
 pub fn check_signature(
     token: &DecodedToken<'_>,
     alg: Alg,
@@ -266,14 +274,7 @@ pub fn check_signature(
     let key = key
         .for_algorithm(alg.name())
         .map_err(|_| TokenError::VerificationFailed)?;
-    let rsa = StrongAlg(match alg {
-        Alg::Rs256 => Rsa::rs256(),
-        Alg::Rs384 => Rsa::rs384(),
-        Alg::Rs512 => Rsa::rs512(),
-    });
-    let signature =
-        RsaSignature::try_from_slice(&token.signature).map_err(|_| TokenError::InvalidSignature)?;
-    if rsa.verify_signature(&signature, key, token.signing_input.as_bytes()) {
+    if key.verify_pkcs1v15(alg.hash(), token.signing_input.as_bytes(), &token.signature) {
         Ok(())
     } else {
         Err(TokenError::InvalidSignature)
@@ -527,18 +528,16 @@ impl PendingSignature {
         &self.signature
     }
 
-    /// Checks the signature with the pure-Rust RSA of jwt-compact.
+    /// Checks the signature in Rust ([`crate::auth::rsa`]).
     pub fn verify_in_rust(&self) -> bool {
         let Ok(key) = self.key.for_algorithm(self.alg.name()) else {
             return false;
         };
-        let rsa = StrongAlg(match self.alg {
-            Alg::Rs256 => Rsa::rs256(),
-            Alg::Rs384 => Rsa::rs384(),
-            Alg::Rs512 => Rsa::rs512(),
-        });
-        RsaSignature::try_from_slice(&self.signature)
-            .is_ok_and(|sig| rsa.verify_signature(&sig, key, self.signing_input().as_bytes()))
+        key.verify_pkcs1v15(
+            self.alg.hash(),
+            self.signing_input().as_bytes(),
+            &self.signature,
+        )
     }
 }
 
