@@ -3,7 +3,7 @@
 // initialise the wasm first and then re-export this module, so a new export is added here
 // only. Nothing in this module may call into wasm at import time.
 import * as wasm from "./dist/clerk_edge_guard.js";
-import { subtleCrypto, verifyRsaCheck } from "./webcrypto.js";
+import { subtleCrypto, verifyRsaCheck, verifyRsaCheckSync } from "./webcrypto.js";
 
 /** @returns {string} the crate version */
 export function version() {
@@ -14,25 +14,76 @@ export function version() {
  * Verifies a Clerk session token as `@clerk/backend`'s `verifyToken` does, with the same
  * reason codes. Async like Clerk's, so that the WebCrypto path can be used: the wasm
  * (src/js_fast.rs) does everything but the RSA operation, which runs on the runtime's
- * native `crypto.subtle` (webcrypto.js).
+ * native crypto (webcrypto.js: node:crypto under Node, `crypto.subtle` elsewhere).
  */
 export async function verifySessionToken(token, options = {}) {
   const now = typeof options.now === "number" ? options.now : Date.now();
-  const { jwtKey, jwks, authorizedParties, clockSkewInMs } = options;
   const text = typeof token === "string" ? token : String(token ?? "");
-  const optionsJson = JSON.stringify({ jwtKey, jwks, authorizedParties, clockSkewInMs });
-  const subtle = subtleCrypto();
-  if (subtle == null) {
-    // No WebCrypto: the pure-Rust RSA decides (same answers, slower on a cache miss).
-    return JSON.parse(wasm.verifySessionTokenJson(text, optionsJson, now));
+  const optionsJson = optionsText(options);
+  const known = recall(text, optionsJson, now);
+  if (known !== undefined) return known;
+  const begunJson = wasm.verifyBeginJson(text, optionsJson, now);
+  const begun = JSON.parse(begunJson);
+  if (begun.done !== undefined) {
+    remember(text, optionsJson, now, begunJson, begun.until);
+    return begun.done;
   }
-  const begun = JSON.parse(wasm.verifyBeginJson(text, optionsJson, now));
-  if (begun.done !== undefined) return begun.done;
-  // `undefined` when WebCrypto failed (import or verify): the pure-Rust RSA decides.
-  const valid = await verifyRsaCheck(begun, subtle);
-  const result = JSON.parse(wasm.verifyCompleteJson(begun.pending, valid, now));
+  // Node's synchronous RSA, else WebCrypto; `undefined` when neither answered (missing, or
+  // failed to import or verify): the wasm's own RSA then decides, with the same answers.
+  const valid = verifyRsaCheckSync(begun) ?? (await verifyRsaCheck(begun, subtleCrypto()));
+  const completedJson = wasm.verifyCompleteJson(begun.pending, valid, now);
+  const completed = JSON.parse(completedJson);
   // The check was dropped from a full in-flight table: verify again on the slow path.
-  return result.retry === true ? JSON.parse(wasm.verifySessionTokenJson(text, optionsJson, now)) : result;
+  if (completed.retry === true) return JSON.parse(wasm.verifySessionTokenJson(text, optionsJson, now));
+  remember(text, optionsJson, now, completedJson, completed.until);
+  return completed.done;
+}
+
+// The options as the wasm reads them. Apps pass the same key on every call: when every
+// option is a string, a number or absent (immutable), the last text is reused as it is.
+let lastOptions = null;
+function optionsText({ jwtKey, jwks, authorizedParties, clockSkewInMs }) {
+  const last = lastOptions;
+  if (
+    last !== null && last.jwtKey === jwtKey && last.jwks === jwks &&
+    last.authorizedParties === authorizedParties && last.clockSkewInMs === clockSkewInMs
+  ) {
+    return last.json;
+  }
+  const json = JSON.stringify({ jwtKey, jwks, authorizedParties, clockSkewInMs });
+  const immutable = [jwtKey, jwks, authorizedParties, clockSkewInMs].every(
+    (value) => value === undefined || value === null || typeof value !== "object",
+  );
+  lastOptions = immutable ? { jwtKey, jwks, authorizedParties, clockSkewInMs, json } : null;
+  return json;
+}
+
+// Answers that cannot change as the clock moves forward, for the same token and options: the
+// wasm says until when ("until", ms, exclusive; a signed-in token until its `exp` plus the
+// skew, a refusal no later clock lifts for ever). A token seen again (a browser sends the same
+// one for up to a minute) then costs a Map lookup and a JSON.parse, no call into the wasm.
+// Each answer is parsed again from its text, so callers never share an object. Bounded in
+// entries and token size; a clock that goes back misses it (`from`).
+const MEMO_MAX_ENTRIES = 1024;
+const MEMO_MAX_TOKEN = 4096;
+const memo = new Map();
+let memoOptions = "";
+
+function recall(token, optionsJson, now) {
+  if (optionsJson !== memoOptions) return undefined;
+  const entry = memo.get(token);
+  if (entry === undefined || now < entry.from || !(now < entry.until)) return undefined;
+  return JSON.parse(entry.json).done;
+}
+
+function remember(token, optionsJson, now, json, until) {
+  if (typeof until !== "number" || token.length > MEMO_MAX_TOKEN) return;
+  if (optionsJson !== memoOptions) {
+    memo.clear();
+    memoOptions = optionsJson;
+  }
+  if (memo.size >= MEMO_MAX_ENTRIES) memo.clear();
+  memo.set(token, { json, from: now, until });
 }
 
 /** Lower-case header map from a `Headers` object or a plain record. */

@@ -21,7 +21,7 @@ import {
 import { answerDiagnose } from "./diagnose.js";
 import { protectArguments, stateFromPairs } from "./identity.js";
 import { MalformedPathError } from "./route-matcher.js";
-import { verifyRsaCheck } from "./webcrypto.js";
+import { verifyRsaCheck, verifyRsaCheckSync } from "./webcrypto.js";
 
 // src/policy/decision.rs is_identity_header: `x-clerk-*`, and the `x_clerk_*` spellings that
 // CGI-style origins read as the same header.
@@ -282,7 +282,8 @@ async function protect(state, req, requestFactsJson, store, fetchOption, denyTtl
       }
       timed("jwks_us", from);
     } else if (answer.check) {
-      guard.completeCheck(answer.check.pending, await verifyRsaCheck(answer.check), now);
+      const valid = verifyRsaCheckSync(answer.check) ?? (await verifyRsaCheck(answer.check));
+      guard.completeCheck(answer.check.pending, valid, now);
       timed("webcrypto_us", from);
     } else {
       break;

@@ -17,6 +17,12 @@
 //! A signed-in result carries the claims as the token's own payload text, i.e. exactly the
 //! object `@clerk/backend` returns, and costs no JSON serialisation on a cache hit.
 //!
+//! Final answers come as `{"done": result, "until": ms}`: `until`, when present, is the
+//! moment (Unix ms, exclusive) before which the answer cannot change as the clock moves
+//! forward, for the same token and options (a signed-in token until `exp` plus the skew; a
+//! refusal that no later clock can lift, for ever). `pkg-js/api.js` keeps such answers in a
+//! small memo, so a token seen again costs a lookup there and no call into the wasm.
+//!
 //! Both paths share the verified-token cache and the PEM key cache of `src/js.rs`, so a
 //! token is verified once whichever path saw it first, and only the RSA operation differs:
 //! the same decisions either way (`tests/js/differential.test.mjs` holds both to
@@ -245,18 +251,63 @@ fn json_string(text: &str) -> String {
     }
 }
 
-fn done(result: &str) -> String {
-    format!(r#"{{"done":{result}}}"#)
+/// A final answer and until when it holds (see the module documentation).
+struct Final {
+    result: String,
+    until_ms: Option<i64>,
+}
+
+impl Final {
+    fn signed_out(error: TokenError) -> Self {
+        // A later clock can only lift a refusal for a token not yet valid.
+        let lasting = !matches!(error, TokenError::NotActiveYet | TokenError::IatInTheFuture);
+        Self {
+            result: signed_out(error),
+            until_ms: lasting.then_some(i64::MAX),
+        }
+    }
+
+    /// Signed in, until `exp` (whole seconds, as the checks read it) plus the skew: the
+    /// `nbf` and `iat` checks only get easier as the clock moves on.
+    fn signed_in(token: &str, expires_at_s: i64, rules: &ClaimRules<'_>) -> Self {
+        Self {
+            result: signed_in(token),
+            until_ms: Some(
+                expires_at_s
+                    .saturating_mul(1000)
+                    .saturating_add(rules.clock_skew_ms),
+            ),
+        }
+    }
+
+    fn from_verification(token: &str, verification: &Verification, rules: &ClaimRules<'_>) -> Self {
+        match verification {
+            Verification::Verified(claims) => Self::signed_in(token, claims.expires_at, rules),
+            Verification::Rejected { error, .. } => Self::signed_out(*error),
+            Verification::NoToken => Self::signed_out(TokenError::Invalid),
+        }
+    }
+
+    /// `{"done": result, "until": ms}`.
+    fn done(&self) -> String {
+        match self.until_ms {
+            Some(until) => format!(r#"{{"done":{},"until":{until}}}"#, self.result),
+            None => format!(r#"{{"done":{}}}"#, self.result),
+        }
+    }
 }
 
 /// The result for a token the cache has already checked.
-fn cached_result(token: &str, hit: &SignatureCheck, rules: &ClaimRules<'_>) -> String {
+fn cached_result(token: &str, hit: &SignatureCheck, rules: &ClaimRules<'_>) -> Final {
     match hit {
         SignatureCheck::Valid(payload) => match token::check_claims(payload, rules) {
-            Ok(()) => signed_in(token),
-            Err(error) => signed_out(error),
+            Ok(()) => {
+                let expires_at = token::SessionClaims::expires_at(payload);
+                Final::signed_in(token, expires_at, rules)
+            }
+            Err(error) => Final::signed_out(error),
         },
-        SignatureCheck::Refused(error) => signed_out(*error),
+        SignatureCheck::Refused(error) => Final::signed_out(*error),
     }
 }
 
@@ -270,37 +321,33 @@ pub fn verify_session_token_json(token: &str, options_json: &str, now_ms: f64) -
     match begin(token, &options, &rules) {
         Ok(pending) => {
             let valid = pending.verify_in_rust();
-            complete(pending, valid, &rules)
+            complete(pending, valid, &rules).result
         }
-        Err(result) => result,
+        Err(answer) => answer.result,
     }
 }
 
-/// Everything before the RSA operation, through the shared cache: `Err` is a final result
-/// (JSON), `Ok` a signature to check.
+/// Everything before the RSA operation, through the shared cache: `Err` is a final answer,
+/// `Ok` a signature to check.
 fn begin(
     token: &str,
     options: &Options,
     rules: &ClaimRules<'_>,
-) -> Result<PendingSignature, String> {
+) -> Result<PendingSignature, Final> {
     let Some(settings) = options.settings.as_deref() else {
-        return Err(signed_out(TokenError::JwkFailedToResolve));
+        return Err(Final::signed_out(TokenError::JwkFailedToResolve));
     };
     TOKENS.with(|cache| {
         let mut cache = cache.borrow_mut();
         let settings = cache.settings_id(settings);
-        if options.jwt_key.is_none() {
-            // A JWKS key is found by the token's `kid`, which takes decoding it; a hit needs
-            // no key, so look it up first. (A PEM key is at hand: begin_cached looks it up.)
-            if let Some(hit) = cache.get(token, settings, rules.now_ms) {
-                return Err(cached_result(token, hit, rules));
-            }
+        // A hit needs no key (a JWKS key is found by the token's `kid`, which takes decoding
+        // it) and no identity beyond the claim checks: look it up first.
+        if let Some(hit) = cache.get(token, settings, rules.now_ms) {
+            return Err(cached_result(token, hit, rules));
         }
-        let key = options.resolve_key(token).map_err(signed_out)?;
+        let key = options.resolve_key(token).map_err(Final::signed_out)?;
         match token::begin_cached(&mut cache, settings, token, KeySource::Pem(&key), rules) {
-            Step::Done(Verification::Verified(_)) => Err(signed_in(token)),
-            Step::Done(Verification::Rejected { error, .. }) => Err(signed_out(error)),
-            Step::Done(Verification::NoToken) => Err(signed_out(TokenError::Invalid)),
+            Step::Done(verification) => Err(Final::from_verification(token, &verification, rules)),
             Step::NeedSignature(pending) => Ok(pending),
         }
     })
@@ -315,12 +362,12 @@ pub fn verify_begin_json(token: &str, options_json: &str, now_ms: f64) -> String
     let rules = options.rules(now_ms);
     let pending = match begin(token, &options, &rules) {
         Ok(pending) => pending,
-        Err(result) => return done(&result),
+        Err(answer) => return answer.done(),
     };
     let Some((n, e)) = pending.key().components() else {
         // Not reachable (begin_cached checked the key), but never a wrong answer: Rust decides.
         let valid = pending.verify_in_rust();
-        return done(&complete(pending, valid, &rules));
+        return complete(pending, valid, &rules).done();
     };
     let alg = pending.alg();
     let key_id = KEY_IDS.with(|ids| ids.borrow_mut().id(alg, &n, &e));
@@ -340,10 +387,10 @@ pub fn verify_begin_json(token: &str, options_json: &str, now_ms: f64) -> String
     )
 }
 
-/// Second half: `valid` is what `crypto.subtle.verify` answered for check `id`, or
-/// `undefined` when WebCrypto failed (the pure-Rust RSA then decides). Returns the result
-/// object as JSON, or `{"retry": true}` when the check is unknown (dropped from a full
-/// table): the caller then verifies on the slow path.
+/// Second half: `valid` is what the runtime's RSA answered for check `id`, or `undefined`
+/// when it failed (the wasm's RSA then decides). Returns `{"done": result, "until": ms}`, or
+/// `{"retry": true}` when the check is unknown (dropped from a full table): the caller then
+/// verifies on the slow path.
 #[wasm_bindgen(js_name = verifyCompleteJson)]
 pub fn verify_complete_json(id: f64, valid: Option<bool>, now_ms: f64) -> String {
     let check = if id.fract() == 0.0 && id >= 1.0 {
@@ -355,11 +402,11 @@ pub fn verify_complete_json(id: f64, valid: Option<bool>, now_ms: f64) -> String
         return r#"{"retry":true}"#.to_owned();
     };
     let valid = valid.unwrap_or_else(|| pending.verify_in_rust());
-    complete(pending, valid, &options.rules(now_ms))
+    complete(pending, valid, &options.rules(now_ms)).done()
 }
 
 /// Records a signature check in the shared cache and checks the claims.
-fn complete(pending: PendingSignature, valid: bool, rules: &ClaimRules<'_>) -> String {
+fn complete(pending: PendingSignature, valid: bool, rules: &ClaimRules<'_>) -> Final {
     let signing_input = pending.signing_input().to_owned();
     let verification = TOKENS.with(|cache| {
         token::complete_cached(
@@ -370,9 +417,5 @@ fn complete(pending: PendingSignature, valid: bool, rules: &ClaimRules<'_>) -> S
             rules.clock_skew_ms,
         )
     });
-    match verification {
-        Verification::Verified(_) => signed_in(&signing_input),
-        Verification::Rejected { error, .. } => signed_out(error),
-        Verification::NoToken => signed_out(TokenError::Invalid),
-    }
+    Final::from_verification(&signing_input, &verification, rules)
 }

@@ -371,11 +371,16 @@ impl SessionClaims {
             org_role: org.role,
             org_slug: org.slug,
             org_permissions: org.permissions,
-            expires_at: payload
-                .get("exp")
-                .and_then(Value::as_f64)
-                .map_or(0, |exp| exp as i64),
+            expires_at: Self::expires_at(payload),
         }
+    }
+
+    /// `exp` in whole seconds (truncated, as the time checks read it), 0 when absent.
+    pub fn expires_at(payload: &Value) -> i64 {
+        payload
+            .get("exp")
+            .and_then(Value::as_f64)
+            .map_or(0, |exp| exp as i64)
     }
 }
 

@@ -3,40 +3,56 @@
 // (networkless: jwtKey, clock pinned) and by our verifySessionToken from pkg-js. Every token
 // must get the same status and the same reason code from both.
 //
-// pkg-js checks RSA signatures on WebCrypto (`crypto.subtle`) when the runtime has it and in
-// pure Rust otherwise. DIFFERENTIAL_NO_WEBCRYPTO=1 hides `globalThis.crypto` during each of
-// our calls (jose and @clerk/backend keep theirs), so the same test holds the pure-Rust
-// fallback to @clerk/backend too; differential-fallback.test.mjs runs it that way. Each
-// mode also proves that its path really ran, by counting our calls into `crypto.subtle`.
+// pkg-js checks RSA signatures on the runtime's crypto: under Node, node:crypto's synchronous
+// verify (what index.js installs); elsewhere WebCrypto (`crypto.subtle`); with neither, the
+// wasm's own RSA. DIFFERENTIAL_RSA picks the path held to @clerk/backend: `node` (default),
+// `webcrypto` (the synchronous verifier removed, as on edge runtimes) or `rust` (that too, and
+// `globalThis.crypto` hidden during each of our calls; jose and @clerk/backend keep theirs);
+// differential-fallback.test.mjs runs the last two. Each mode also proves that its path
+// really ran, by counting our calls into each verifier.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createHmac, createSign, generateKeyPairSync } from "node:crypto";
+import { createHmac, createPublicKey, createSign, generateKeyPairSync, verify as nodeVerify } from "node:crypto";
 import { verifyToken } from "@clerk/backend";
 import { SignJWT, exportSPKI, generateKeyPair } from "jose";
 import { verifySessionToken } from "../../pkg-js/index.js";
+import { useSyncRsa } from "../../pkg-js/webcrypto.js";
 import { seeded } from "./support/prng.mjs";
 
 const NOW_S = 1_760_000_000;
 const NOW_MS = NOW_S * 1000 + 417; // not on a second boundary, as real clocks are not
 const CASES = Number(process.env.DIFFERENTIAL_CASES ?? 3000);
-const NO_WEBCRYPTO = process.env.DIFFERENTIAL_NO_WEBCRYPTO === "1";
+const RSA_PATH = process.env.DIFFERENTIAL_RSA ?? "node";
+assert.ok(["node", "webcrypto", "rust"].includes(RSA_PATH), `DIFFERENTIAL_RSA=${RSA_PATH}: node, webcrypto or rust`);
+const RSA_NAMES = { node: "node:crypto RSA", webcrypto: "WebCrypto RSA", rust: "pure-Rust RSA" };
 
-// Counts crypto.subtle.verify calls made while our verifySessionToken runs (the tests are
-// sequential, so none of them is @clerk/backend's).
+// Counts the RSA checks made while our verifySessionToken runs (the tests are sequential, so
+// none of them is @clerk/backend's), on each path.
 let inOurCall = false;
-let ourSubtleVerifies = 0;
+const ourVerifies = { node: 0, webcrypto: 0 };
 const subtleVerify = globalThis.crypto.subtle.verify;
 globalThis.crypto.subtle.verify = function verify(...args) {
-  if (inOurCall) ourSubtleVerifies++;
+  if (inOurCall) ourVerifies.webcrypto++;
   return subtleVerify.apply(this, args);
 };
+useSyncRsa(
+  RSA_PATH === "node"
+    ? {
+        importKey: (jwk) => createPublicKey({ key: jwk, format: "jwk" }),
+        verify: (hash, data, key, sig) => {
+          ourVerifies.node++;
+          return nodeVerify(hash, Buffer.from(data), key, Buffer.from(sig, "base64url"));
+        },
+      }
+    : null,
+);
 
 const b64url = (buf) => Buffer.from(buf).toString("base64url");
 const b64json = (obj) => b64url(Buffer.from(typeof obj === "string" ? obj : JSON.stringify(obj)));
 
-async function clerkOutcome(token, options) {
+async function clerkOutcome(token, options, now = NOW_MS) {
   const realNow = Date.now;
-  Date.now = () => NOW_MS;
+  Date.now = () => now;
   try {
     // The package's verifyToken returns the payload and throws a TokenVerificationError.
     const payload = await verifyToken(token, options);
@@ -48,22 +64,22 @@ async function clerkOutcome(token, options) {
   }
 }
 
-async function ourOutcome(token, options) {
+async function ourOutcome(token, options, now = NOW_MS) {
   let pending;
   inOurCall = true;
   try {
-    if (NO_WEBCRYPTO) {
+    if (RSA_PATH === "rust") {
       // verifySessionToken looks for WebCrypto synchronously, and its fallback path is
       // synchronous throughout: hiding `crypto` around the call hides it from us alone.
       const crypto = Object.getOwnPropertyDescriptor(globalThis, "crypto");
       Object.defineProperty(globalThis, "crypto", { value: undefined, configurable: true });
       try {
-        pending = verifySessionToken(token, { ...options, now: NOW_MS });
+        pending = verifySessionToken(token, { ...options, now });
       } finally {
         Object.defineProperty(globalThis, "crypto", crypto);
       }
     } else {
-      pending = verifySessionToken(token, { ...options, now: NOW_MS });
+      pending = verifySessionToken(token, { ...options, now });
     }
     // The whole result: the claims of a signed-in token must be Clerk's payload, field by field.
     return await pending;
@@ -73,8 +89,10 @@ async function ourOutcome(token, options) {
 }
 
 function assertPathUsed() {
-  if (NO_WEBCRYPTO) assert.equal(ourSubtleVerifies, 0, "the fallback must not touch crypto.subtle");
-  else assert.ok(ourSubtleVerifies > 0, "the WebCrypto path must check signatures on crypto.subtle");
+  const { node, webcrypto } = ourVerifies;
+  if (RSA_PATH === "node") assert.ok(node > 0 && webcrypto === 0, `node:crypto must check the signatures (${node}, ${webcrypto})`);
+  if (RSA_PATH === "webcrypto") assert.ok(webcrypto > 0 && node === 0, `crypto.subtle must check the signatures (${node}, ${webcrypto})`);
+  if (RSA_PATH === "rust") assert.ok(webcrypto === 0 && node === 0, "the fallback must touch neither node:crypto nor crypto.subtle");
 }
 
 test("our verifySessionToken agrees with @clerk/backend's verifyToken on every token", async (t) => {
@@ -219,7 +237,7 @@ test("our verifySessionToken agrees with @clerk/backend's verifyToken on every t
       mismatches.push({ i, token, options: { ...options, jwtKey: options.jwtKey === nodePem ? "nodePem" : "other" }, theirs, ours });
     }
   }
-  t.diagnostic(`seed ${seed}, ${CASES} tokens, ${NO_WEBCRYPTO ? "pure-Rust RSA" : "WebCrypto RSA"}, outcomes: ${JSON.stringify(Object.fromEntries(reasons))}`);
+  t.diagnostic(`seed ${seed}, ${CASES} tokens, ${RSA_NAMES[RSA_PATH]}, outcomes: ${JSON.stringify(Object.fromEntries(reasons))}`);
   assertPathUsed();
   assert.ok(reasons.size >= 8, `the generator must reach many outcomes, got ${[...reasons.keys()]}`);
   assert.ok((reasons.get("signed-in") ?? 0) > CASES / 20, "enough valid tokens");
@@ -271,5 +289,48 @@ test("concurrent calls beyond the in-flight bound agree with @clerk/backend", as
   const ours = await Promise.all(tokens.map((token) => ourOutcome(token, { jwtKey })));
   for (const [i, token] of tokens.entries()) {
     assert.deepEqual(ours[i], await clerkOutcome(token, { jwtKey }), `token ${i}`);
+  }
+});
+
+// Answers seen once are kept in pkg-js (api.js) until the wasm says they could change: a
+// signed-in token until `exp` plus the skew, a lasting refusal for ever. The same tokens asked
+// again as the clock moves on (across `exp`, `nbf` and `iat`, with and without skew) and as
+// it goes back must still get Clerk's answer at each moment.
+test("answers kept between calls follow the clock as @clerk/backend does", async () => {
+  const keys = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const jwtKey = keys.publicKey.export({ type: "spki", format: "pem" });
+  const sign = (input) => b64url(createSign("RSA-SHA256").update(input).sign(keys.privateKey));
+  const tokens = [];
+  for (const [i, claims] of [
+    { exp: NOW_S + 2 },
+    { exp: NOW_S - 4 },
+    { exp: NOW_S + 2.5 },
+    { exp: NOW_S + 60, nbf: NOW_S + 3 },
+    { exp: NOW_S + 60, iat: NOW_S + 7 },
+    { exp: NOW_S + 1e12 },
+    { exp: "soon" },
+    {},
+  ].entries()) {
+    const input = `${b64json({ alg: "RS256", typ: "JWT" })}.${b64json({ sub: `user_t${i}`, ...claims })}`;
+    tokens.push(`${input}.${sign(input)}`, `${input}.${sign("forged")}`);
+  }
+  const moments = [0, 500, 1500, 2000, 2583, 3000, 4000, 6000, 8000, 12000, -9000, 1000, 30000];
+  const outcomes = new Set();
+  let compared = 0;
+  for (const rules of [{}, { clockSkewInMs: 0 }, { clockSkewInMs: 3000 }]) {
+    for (const moment of moments) {
+      for (const token of tokens) {
+        const options = { jwtKey, ...rules };
+        const now = NOW_MS + moment;
+        const theirs = await clerkOutcome(token, options, now);
+        assert.deepEqual(await ourOutcome(token, options, now), theirs, `${JSON.stringify(rules)} at +${moment} ms`);
+        outcomes.add(theirs.reason ?? theirs.status);
+        compared++;
+      }
+    }
+  }
+  assert.equal(compared, 3 * moments.length * tokens.length);
+  for (const reached of ["signed-in", "token-expired", "token-not-active-yet", "token-iat-in-the-future", "token-invalid-signature"]) {
+    assert.ok(outcomes.has(reached), `the clock must reach ${reached}: ${[...outcomes]}`);
   }
 });

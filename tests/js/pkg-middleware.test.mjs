@@ -3,12 +3,14 @@
 // spoofed x-clerk-* headers, refusals, bypass, the deny-list, JWKS fetching against the fake
 // Clerk, health, and the audit lines (JSON, nothing secret).
 import assert from "node:assert/strict";
+import { createPublicKey, verify as nodeVerify } from "node:crypto";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { after, before, test } from "node:test";
 import { SignJWT, exportJWK, exportSPKI, generateKeyPair } from "jose";
 
 import { clerkEdgeMiddleware, memoryStore } from "../../pkg-js/index.js";
+import { useSyncRsa } from "../../pkg-js/webcrypto.js";
 import { startFakeClerk } from "../support/fake-clerk.mjs";
 
 const SECRET_KEY = "sk_test_middleware_secret_value";
@@ -329,21 +331,40 @@ test("env defaults to process.env, read at the first request", async () => {
   }
 });
 
-test("signatures are checked on WebCrypto once per token; without it the wasm's RSA decides alike", async (t) => {
+test("signatures are checked once per token on node:crypto, else WebCrypto, else the wasm's RSA, alike", async (t) => {
+  // index.js installs node:crypto's synchronous verify: count its checks.
+  let nodeCalls = 0;
+  const importKey = (jwk) => createPublicKey({ key: jwk, format: "jwk" });
+  const verifyText = (hash, data, key, sig) => nodeVerify(hash, Buffer.from(data), key, Buffer.from(sig, "base64url"));
+  useSyncRsa({
+    importKey,
+    verify: (...args) => {
+      nodeCalls += 1;
+      return verifyText(...args);
+    },
+  });
+  t.after(() => useSyncRsa({ importKey, verify: verifyText }));
   const subtle = globalThis.crypto.subtle;
   const original = subtle.verify.bind(subtle);
-  let calls = 0;
+  let subtleCalls = 0;
   const verify = t.mock.method(subtle, "verify", (...args) => {
-    calls += 1;
+    subtleCalls += 1;
     return original(...args);
   });
   const middleware = clerkEdgeMiddleware({ env: { CLERK_JWT_KEY: key.pem } });
-  const token = await mint(key, { sub: "user_webcrypto" });
-  for (let i = 0; i < 3; i++) {
-    const [response] = await capture(() => middleware(request("/x", { authorization: `Bearer ${token}` })));
-    assert.equal(forwardedHeaders(response)["x-clerk-user-id"], "user_webcrypto");
-  }
-  assert.equal(calls, 1, "one RSA check, then the verified-token cache");
+  const signedIn = async (token, user) => {
+    for (let i = 0; i < 3; i++) {
+      const [response] = await capture(() => middleware(request("/x", { authorization: `Bearer ${token}` })));
+      assert.equal(forwardedHeaders(response)["x-clerk-user-id"], user);
+    }
+  };
+  await signedIn(await mint(key, { sub: "user_node" }), "user_node");
+  assert.deepEqual([nodeCalls, subtleCalls], [1, 0], "one RSA check on node:crypto, then the verified-token cache");
+
+  // An edge runtime: no node:crypto.
+  useSyncRsa(null);
+  await signedIn(await mint(key, { sub: "user_webcrypto" }), "user_webcrypto");
+  assert.deepEqual([nodeCalls, subtleCalls], [1, 1], "one RSA check on WebCrypto");
 
   verify.mock.mockImplementation(async () => {
     throw new Error("WebCrypto unavailable");
