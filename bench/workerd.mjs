@@ -45,7 +45,7 @@ export function markdownTable(result) {
   return lines;
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const { values: args } = parseArgs({
     options: { smoke: { type: "boolean", default: false }, out: { type: "string" } },
   });
