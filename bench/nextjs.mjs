@@ -423,10 +423,12 @@ async function main() {
     options: { smoke: { type: "boolean", default: false }, out: { type: "string" } },
   });
   // Seconds per timed run (repeated, junk); requests per fresh run (each token sent once per
-  // side); rounds per side and mix; warm-up requests per side; fresh starts per side.
+  // side); rounds per side and mix; warm-up requests per side (enough for Next's own code to
+  // be compiled: a first full run with 500 was slower than the next one on both sides);
+  // fresh starts per side.
   const plan = args.smoke
     ? { seconds: 2, freshRequests: 200, rounds: 1, warmup: 100, starts: 1 }
-    : { seconds: 5, freshRequests: 1500, rounds: 2, warmup: 500, starts: 5 };
+    : { seconds: 10, freshRequests: 2000, rounds: 4, warmup: 2000, starts: 7 };
   const started = performance.now();
   const loadAtStart = loadavg();
 
