@@ -7,7 +7,7 @@
 //     middleware (its wasm included), raw and gzip -9, summed;
 //   - the first request after start: a fresh `next start`, and as soon as it prints Ready, one
 //     GET of the protected route with a valid token; its latency (the middleware and the route
-//     load on first use) is the figure, median over PLAN.starts starts per side;
+//     load on first use) is the figure, median over `plan.starts` starts per side;
 //   - requests/s and p50/p99 under autocannon on the protected route: one token repeated,
 //     distinct fresh tokens (each sent once), junk tokens.
 // The route is GET /api/whoami: protected by both middlewares (not public, in the matcher),
@@ -16,7 +16,7 @@
 // and `accept: application/json`: a non-document request, so neither side starts Clerk's
 // browser handshake.
 //
-// Both copies of the app live outside the checkout ($TMPDIR/ceg-bench-nextjs-<hash>/{ours,
+// Both copies of the app live outside the checkout (os.tmpdir()/ceg-bench-nextjs-<hash>/{ours,
 // theirs}) and are kept: a copy is installed (the packed pkg-js tarball, plus @clerk/nextjs at
 // the version bench/nextjs/package.json pins for theirs, `npm install --no-save`) and built
 // again only when the hash of its inputs (the tarball, the app's sources, its middleware, its
