@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { markdownTable as nextjsTable } from "./nextjs.mjs";
 import { markdownTable as workerdTable } from "./workerd.mjs";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -21,6 +22,7 @@ const size = read("size");
 const cookiePath = read("cookie-path");
 const incident = read("incident-report");
 const workerd = read("workerd");
+const nextjs = read("nextjs");
 
 const mixes = [
   ["repeated", "one token repeated"],
@@ -65,6 +67,7 @@ if (runtime) {
   lines.push("");
 }
 if (workerd) lines.push(...workerdTable(workerd), "");
+if (nextjs) lines.push(...nextjsTable(nextjs), "");
 if (native) {
   lines.push("**Native** (criterion, `cargo bench --bench core`)");
   lines.push("");
@@ -118,6 +121,10 @@ if (size) {
   const pkg = size.files.pkg_wasm.gzip_bytes;
   target("Worker wasm, gzip", kb(worker), "<= 150", "KB", worker <= 150 * 1024);
   target("pkg-js wasm, gzip", kb(pkg), "<= 120", "KB", pkg <= 120 * 1024);
+}
+if (nextjs) {
+  const ratio = nextjs.bundle.ratio;
+  target("Next.js middleware bundle, ours/@clerk/nextjs (gzip)", ratio.toFixed(2), "<= 1.0", "", ratio <= 1.0);
 }
 if (targets.length) {
   lines.push("| target | measured | goal | |");

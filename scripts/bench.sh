@@ -11,6 +11,7 @@
 #   native   criterion, benches/core.rs                                (bench/native.mjs)
 #   runtime  the Worker vs a @clerk/backend Worker in wrangler dev     (bench/runtime.mjs)
 #   workerd  the same in workerd serve, no dev proxy; the handshake    (bench/workerd.mjs)
+#   nextjs   the example app, our middleware vs @clerk/nextjs          (bench/nextjs.mjs)
 #   incident-report  the post-incident report over 100,000 log lines   (bench/incident-report.mjs)
 # then prints the markdown table of bench/report.mjs for the README.
 #
@@ -78,6 +79,7 @@ step cookie-path node bench/cookie-path.mjs "${mode[@]}" --out "$out/cookie-path
 step native node bench/native.mjs "${mode[@]}" --out "$out/native.json" >/dev/null
 step runtime node bench/runtime.mjs "${mode[@]}" --out "$out/runtime.json" >/dev/null
 step workerd node bench/workerd.mjs "${mode[@]}" --out "$out/workerd.json" >/dev/null
+step nextjs node bench/nextjs.mjs "${mode[@]}" --out "$out/nextjs.json" >/dev/null
 step incident-report node bench/incident-report.mjs "${mode[@]}" --out "$out/incident-report.json" >/dev/null
 
 printf '\n==================== bench: results (%s) ====================\n\n' \
