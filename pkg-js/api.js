@@ -22,7 +22,7 @@ export async function verifySessionToken(token, options = {}) {
   const optionsJson = optionsText(options);
   const known = recall(text, optionsJson, now);
   if (known !== undefined) return known;
-  const begunJson = wasm.verifyBeginJson(text, optionsJson, now);
+  const begunJson = begin(text, optionsJson, now);
   const begun = JSON.parse(begunJson);
   if (begun.done !== undefined) {
     remember(text, optionsJson, now, begunJson, begun.until);
@@ -38,6 +38,19 @@ export async function verifySessionToken(token, options = {}) {
   remember(text, optionsJson, now, completedJson, completed.until);
   return completed.done;
 }
+
+// The options are sent to the wasm once per change (src/js_fast.rs keeps them under an id).
+let sentOptions = { json: null, id: 0 };
+function begin(token, optionsJson, now) {
+  for (let attempt = 0; ; attempt++) {
+    if (sentOptions.json !== optionsJson) sentOptions = { json: optionsJson, id: wasm.verifyOptions(optionsJson) };
+    const answer = wasm.verifyBeginJson(token, sentOptions.id, now);
+    // Other options were kept since (verifySessionTokenJson's): send these again, once.
+    if (answer !== RESEND || attempt > 0) return answer;
+    sentOptions = { json: null, id: 0 };
+  }
+}
+const RESEND = '{"resend":true}';
 
 // The options as the wasm reads them. Apps pass the same key on every call: when every
 // option is a string, a number or absent (immutable), the last text is reused as it is.

@@ -124,16 +124,36 @@ impl Options {
     /// The options of this JSON text: apps pass the same options on every call, so the last
     /// text's parse is kept (compared by the full text, so any change is seen).
     fn cached(options_json: &str) -> Rc<Self> {
+        Self::cached_with_id(options_json).0
+    }
+
+    /// [`Self::cached`] and the id of that text (a new id for each new text).
+    fn cached_with_id(options_json: &str) -> (Rc<Self>, u32) {
         LAST_OPTIONS.with(|last| {
             let mut last = last.borrow_mut();
             match last.as_ref() {
-                Some((text, options)) if text == options_json => options.clone(),
+                Some(kept) if kept.text == options_json => (kept.options.clone(), kept.id),
                 _ => {
                     let options = Rc::new(Self::parse(options_json));
-                    *last = Some((options_json.to_owned(), options.clone()));
-                    options
+                    let id = last.as_ref().map_or(1, |kept| kept.id.wrapping_add(1));
+                    *last = Some(KeptOptions {
+                        text: options_json.to_owned(),
+                        options: options.clone(),
+                        id,
+                    });
+                    (options, id)
                 }
             }
+        })
+    }
+
+    /// The kept options, if their id is `id`.
+    fn by_id(id: f64) -> Option<Rc<Self>> {
+        LAST_OPTIONS.with(|last| {
+            last.borrow()
+                .as_ref()
+                .filter(|kept| f64::from(kept.id) == id)
+                .map(|kept| kept.options.clone())
         })
     }
 
@@ -214,8 +234,15 @@ impl KeyIds {
     }
 }
 
+/// The last options text, parsed, and its id.
+struct KeptOptions {
+    text: String,
+    options: Rc<Options>,
+    id: u32,
+}
+
 thread_local! {
-    static LAST_OPTIONS: RefCell<Option<(String, Rc<Options>)>> = const { RefCell::new(None) };
+    static LAST_OPTIONS: RefCell<Option<KeptOptions>> = const { RefCell::new(None) };
     static IN_FLIGHT: RefCell<InFlightTable> = RefCell::new(InFlightTable::default());
     static KEY_IDS: RefCell<KeyIds> = RefCell::new(KeyIds::default());
 }
@@ -353,12 +380,25 @@ fn begin(
     })
 }
 
-/// First half of `verifySessionToken` on the WebCrypto path: `options_json` and `now_ms` as
-/// for `verifySessionTokenJson`. Returns `{"done": result}` or a pending signature check
-/// (see the module documentation) to finish with [`verify_complete_json`].
+/// Keeps the options (JSON, as for `verifySessionTokenJson`) of the next
+/// [`verify_begin_json`] calls and answers their id: apps pass the same options, a PEM key
+/// among them, with every token, and sending them once per change spares copying and
+/// comparing them on every call.
+#[wasm_bindgen(js_name = verifyOptions)]
+pub fn verify_options(options_json: &str) -> f64 {
+    f64::from(Options::cached_with_id(options_json).1)
+}
+
+/// First half of `verifySessionToken` on the runtime's RSA: the options of
+/// [`verify_options`] by their id, `now_ms` as for `verifySessionTokenJson`. Returns
+/// `{"done": result, "until": ms}`, a pending signature check (see the module documentation)
+/// to finish with [`verify_complete_json`], or `{"resend": true}` when other options were
+/// kept since (send them again).
 #[wasm_bindgen(js_name = verifyBeginJson)]
-pub fn verify_begin_json(token: &str, options_json: &str, now_ms: f64) -> String {
-    let options = Options::cached(options_json);
+pub fn verify_begin_json(token: &str, options_id: f64, now_ms: f64) -> String {
+    let Some(options) = Options::by_id(options_id) else {
+        return r#"{"resend":true}"#.to_owned();
+    };
     let rules = options.rules(now_ms);
     let pending = match begin(token, &options, &rules) {
         Ok(pending) => pending,
@@ -407,15 +447,21 @@ pub fn verify_complete_json(id: f64, valid: Option<bool>, now_ms: f64) -> String
 
 /// Records a signature check in the shared cache and checks the claims.
 fn complete(pending: PendingSignature, valid: bool, rules: &ClaimRules<'_>) -> Final {
-    let signing_input = pending.signing_input().to_owned();
-    let verification = TOKENS.with(|cache| {
-        token::complete_cached(
+    let recorded = TOKENS.with(|cache| {
+        token::record_signature(
             &mut cache.borrow_mut(),
-            pending,
+            &pending,
             valid,
             rules,
             rules.clock_skew_ms,
         )
     });
-    Final::from_verification(&signing_input, &verification, rules)
+    match recorded {
+        Ok(payload) => cached_result(
+            pending.signing_input(),
+            &SignatureCheck::Valid(payload),
+            rules,
+        ),
+        Err(error) => Final::signed_out(error),
+    }
 }

@@ -616,6 +616,24 @@ pub fn complete_cached(
     rules: &ClaimRules<'_>,
     keep_after_exp_ms: i64,
 ) -> Verification {
+    match record_signature(cache, &pending, signature_valid, rules, keep_after_exp_ms) {
+        Ok(payload) => claims_verification(&payload, rules),
+        Err(error) => Verification::Rejected {
+            error,
+            signed: None,
+        },
+    }
+}
+
+/// Records a signature check (as [`complete_cached`]) and answers the payload of a validly
+/// signed token, for callers that check the claims themselves and need no [`SessionClaims`].
+pub fn record_signature(
+    cache: &mut VerifiedTokenCache,
+    pending: &PendingSignature,
+    signature_valid: bool,
+    rules: &ClaimRules<'_>,
+    keep_after_exp_ms: i64,
+) -> Result<std::rc::Rc<Value>, TokenError> {
     let record = cache.generation() == pending.generation;
     if !signature_valid {
         let error = TokenError::InvalidSignature;
@@ -630,20 +648,19 @@ pub fn complete_cached(
                 rules.now_ms,
             );
         }
-        return Verification::Rejected {
-            error,
-            signed: None,
-        };
+        return Err(error);
     }
-    // It decoded in `begin_cached`; Null (refused by the claim checks) cannot happen.
-    let payload = decode(&pending.token).map_or(Value::Null, |decoded| decoded.payload);
+    // It decoded in `begin_cached` (only the payload is needed now); Null (refused by the
+    // claim checks) cannot happen.
+    let payload = payload_text(&pending.token)
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or(Value::Null);
     let exp_ms = payload
         .get("exp")
         .and_then(Value::as_f64)
         .and_then(js_date_ms)
         .map_or(rules.now_ms, |ms| ms as i64);
     let payload = std::rc::Rc::new(payload);
-    let outcome = claims_verification(&payload, rules);
     if record {
         // Kept past the last moment it can pass, and at least as long as a refusal: a stale
         // `__session` cookie sent again and again costs a lookup, not an RSA check (every
@@ -656,12 +673,12 @@ pub fn complete_cached(
         cache.insert(
             &pending.token,
             pending.settings,
-            SignatureCheck::Valid(payload),
+            SignatureCheck::Valid(payload.clone()),
             keep_until_ms,
             rules.now_ms,
         );
     }
-    outcome
+    Ok(payload)
 }
 
 /// Where the key for a token comes from.
