@@ -20,6 +20,9 @@ const artifacts = {
   worker_js: "build/index.js",
   pkg_wasm: "pkg-js/dist/clerk_edge_guard_bg.wasm",
   pkg_js: "pkg-js/dist/clerk_edge_guard.js",
+  // Loaded only by resyncUsers/verifySync, and the report command (not by the middleware).
+  pkg_sync_wasm: "pkg-js/dist/clerk_edge_guard_sync_bg.wasm",
+  pkg_report_wasm: "pkg-js/dist/clerk_edge_guard_report_bg.wasm",
 };
 const files = {};
 for (const [name, path] of Object.entries(artifacts)) {

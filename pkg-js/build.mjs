@@ -1,6 +1,9 @@
 #!/usr/bin/env node
-// Builds pkg-js/dist from the crate: `npm --prefix pkg-js run build`. Two wasm files:
+// Builds pkg-js/dist from the crate: `npm --prefix pkg-js run build`. Three wasm files:
 //   - clerk_edge_guard (feature `js`): the middleware, route handlers and API;
+//   - clerk_edge_guard_sync (feature `js-sync`): the user resync and integrity check
+//     (resyncUsers, verifySync), compiled at their first call, so the middleware's wasm does
+//     not carry the job;
 //   - clerk_edge_guard_report (feature `report-cli`): the `clerk-edge-guard report` command's,
 //     loaded only by it (and the Node entry's incidentReport), so the middleware's wasm does
 //     not carry the report.
@@ -45,7 +48,11 @@ const cacheDir = join(cargoTarget, "pkg-js-wasm-opt");
 rmSync(dist, { recursive: true, force: true });
 mkdirSync(dist, { recursive: true });
 const kept = new Set();
-for (const [feature, name] of [["js", crateName], ["report-cli", `${crateName}_report`]]) {
+for (const [feature, name] of [
+  ["js", crateName],
+  ["js-sync", `${crateName}_sync`],
+  ["report-cli", `${crateName}_report`],
+]) {
   run("cargo", [
     "build", "--release", "--target", "wasm32-unknown-unknown",
     "--no-default-features", "--features", feature, "--lib",

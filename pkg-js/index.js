@@ -6,6 +6,8 @@ import { initSync } from "./dist/clerk_edge_guard.js";
 import { useSyncRsa } from "./webcrypto.js";
 
 initSync({ module: readFileSync(new URL("./dist/clerk_edge_guard_bg.wasm", import.meta.url)) });
+// The resync's own wasm, read and compiled at the first resyncUsers/verifySync.
+import "./sync-node.js";
 // Node's OpenSSL, synchronously: the RSA check of a fresh token without WebCrypto's round
 // trip through the thread pool (the same library, so the same answers).
 useSyncRsa({

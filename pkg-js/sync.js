@@ -4,7 +4,13 @@
 // rules, the report) is the Worker's, in wasm (src/admin/sync/, exported by src/js_sync.rs);
 // this module only moves data: fetch for the Backend API, the application's callbacks for
 // its table, and a timer for the waits the job asks for.
+//
+// The job has a wasm of its own (dist/clerk_edge_guard_sync_bg.wasm, feature `js-sync`),
+// compiled at the first call, so the middleware's wasm does not carry it. The entries of
+// `clerk-edge-guard/sync` say how to get its module (useSyncWasm): sync-node.js (also loaded
+// by index.js) reads the file, sync-edge.js hands over the bundler's. edge.js registers none.
 import {
+  initSync,
   syncJobApplyPage,
   syncJobApplySweep,
   syncJobAudit,
@@ -17,7 +23,33 @@ import {
   syncJobStart,
   syncJobStatus,
   syncJobStorageFailed,
-} from "./dist/clerk_edge_guard.js";
+} from "./dist/clerk_edge_guard_sync.js";
+
+let loadModule = null;
+let compiled = false;
+
+/** Sets how the job's wasm module is obtained: `load()` answers (or resolves to) its bytes or its Module. */
+export function useSyncWasm(load) {
+  loadModule = load;
+}
+
+/** Compiles the job's wasm at the first call. */
+async function ready(caller) {
+  if (compiled) return;
+  try {
+    if (loadModule === null) {
+      throw new Error(
+        "in an edge runtime, import resyncUsers and verifySync from the package's sync entry, clerk-edge-guard/sync (the main entry leaves the resync out of the middleware's bundle)",
+      );
+    }
+    initSync({ module: await loadModule() });
+  } catch (error) {
+    throw new Error(
+      `${caller}: the resync's wasm (dist/clerk_edge_guard_sync_bg.wasm) could not be loaded: ${error?.message ?? error}; reinstall clerk-edge-guard`,
+    );
+  }
+  compiled = true;
+}
 
 /** A refusal of the core (bad options, a cursor that cannot be resumed): `code`, `status`. */
 export class SyncError extends Error {
@@ -260,6 +292,7 @@ async function readPage(users, fed, getUsers, getTombstones, io) {
  * or cancelled run from its last applied page.
  */
 export async function resyncUsers(options = {}) {
+  await ready("resyncUsers");
   const io = common(options, "resyncUsers");
   const { getUsers, upsertUser, getTombstones, onProgress } = options;
   const dryRun = options.dryRun === true;
@@ -338,6 +371,7 @@ export async function resyncUsers(options = {}) {
  * Clerk. Writes nothing. The ids seen in Clerk are kept in memory for the sweep.
  */
 export async function verifySync(options = {}) {
+  await ready("verifySync");
   const io = common(options, "verifySync");
   const { getUsers, listUsers, getTombstones, onProgress } = options;
   if (typeof listUsers !== "function") throw new TypeError("verifySync: listUsers(afterId, limit) is required");

@@ -92,6 +92,8 @@ step "clippy (wasm32, feature js)" none \
   cargo clippy --features js --target wasm32-unknown-unknown -- -D warnings
 step "clippy (wasm32, feature report-cli)" none \
   cargo clippy --features report-cli --target wasm32-unknown-unknown -- -D warnings
+step "clippy (wasm32, feature js-sync)" none \
+  cargo clippy --features js-sync --target wasm32-unknown-unknown -- -D warnings
 step "cargo test (native)" count_cargo cargo test
 # A few seconds of every fuzz target (scripts/fuzz.sh; the long run is in the README):
 # one step, like the builds.

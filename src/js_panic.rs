@@ -1,4 +1,4 @@
-//! Readable panics in the npm package's wasm (features `js` and `report-cli`).
+//! Readable panics in the npm package's wasm (features `js`, `js-sync` and `report-cli`).
 //!
 //! The product never panics on purpose (no `unwrap` on a request path), but if it ever does,
 //! the on-call engineer must see what and where in the Next.js log, not a bare

@@ -60,9 +60,12 @@ mod worker;
 mod js;
 #[cfg(feature = "js")]
 mod js_fast;
-#[cfg(all(any(feature = "js", feature = "report-cli"), not(feature = "worker")))]
+#[cfg(all(
+    any(feature = "js", feature = "report-cli", feature = "js-sync"),
+    not(feature = "worker")
+))]
 mod js_panic;
 #[cfg(feature = "report-cli")]
 mod js_report;
-#[cfg(feature = "js")]
+#[cfg(feature = "js-sync")]
 mod js_sync;

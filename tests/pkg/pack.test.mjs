@@ -27,6 +27,8 @@ const EXPECTED = [
   "dist/clerk_edge_guard_bg.wasm",
   "dist/clerk_edge_guard_report.js",
   "dist/clerk_edge_guard_report_bg.wasm",
+  "dist/clerk_edge_guard_sync.js",
+  "dist/clerk_edge_guard_sync_bg.wasm",
   "edge.js",
   "guard.js",
   "handlers.js",
@@ -42,6 +44,9 @@ const EXPECTED = [
   "server.d.ts",
   "server.js",
   "stores.js",
+  "sync-edge.js",
+  "sync-node.js",
+  "sync.d.ts",
   "sync.js",
   "webcrypto.js",
 ];
@@ -163,6 +168,9 @@ test("installed from the tarball, each runtime's condition resolves to its entry
   // aliases; Node's own loader the file names it needs.
   assert.equal(resolveWith(["react-server"], "clerk-edge-guard/server"), "server.js");
   assert.equal(resolveWith([], "clerk-edge-guard/server"), "server-node.js");
+  // The resync with its own wasm: edge code imports it from here.
+  assert.equal(resolveWith(["edge-light"], "clerk-edge-guard/sync"), "sync-edge.js");
+  assert.equal(resolveWith(["node"], "clerk-edge-guard/sync"), "sync-node.js");
   const loaded = JSON.parse(runIn(project, process.execPath, [
     "--input-type=module",
     "-e",

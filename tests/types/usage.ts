@@ -26,6 +26,13 @@ import {
 } from "clerk-edge-guard";
 // The server-code subpath (no wasm), with its own types.
 import { auth, type AuthState } from "clerk-edge-guard/server";
+// The resync with its own wasm (what edge code imports), with the main entry's types.
+import * as edgeSync from "clerk-edge-guard/sync";
+const sameResync: typeof resyncUsers = edgeSync.resyncUsers;
+const sameCheck: typeof verifySync = edgeSync.verifySync;
+const isSyncFailure = (error: unknown): error is SyncError => error instanceof edgeSync.SyncError;
+const syncUser: edgeSync.SyncUser | undefined = undefined;
+void [sameResync, sameCheck, isSyncFailure, syncUser];
 
 // A deny-list store of the app's own.
 const kv = new Map<string, string>();
