@@ -85,7 +85,10 @@ bash scripts/install-toolchain.sh || {
 echo "node $(node --version), $(cargo --version), wasm-bindgen $(wasm-bindgen --version | awk '{print $2}')"
 
 step "cargo fmt --check" none cargo fmt --all -- --check
-step "clippy (native, all targets)" none cargo clippy --all-targets -- -D warnings
+# crates/rsa is a path dependency (compiled for speed: Cargo.toml), named so it is linted and
+# tested too.
+step "clippy (native, all targets)" none \
+  cargo clippy --all-targets -p clerk-edge-guard -p clerk-edge-guard-rsa -- -D warnings
 step "clippy (wasm32, feature worker)" none \
   cargo clippy --features worker --target wasm32-unknown-unknown -- -D warnings
 step "clippy (wasm32, feature js)" none \
@@ -94,7 +97,7 @@ step "clippy (wasm32, feature report-cli)" none \
   cargo clippy --features report-cli --target wasm32-unknown-unknown -- -D warnings
 step "clippy (wasm32, feature js-sync)" none \
   cargo clippy --features js-sync --target wasm32-unknown-unknown -- -D warnings
-step "cargo test (native)" count_cargo cargo test
+step "cargo test (native)" count_cargo cargo test -p clerk-edge-guard -p clerk-edge-guard-rsa
 # A few seconds of every fuzz target (scripts/fuzz.sh; the long run is in the README):
 # one step, like the builds.
 step "fuzz (short run of every target)" none bash scripts/fuzz.sh

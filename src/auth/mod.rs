@@ -16,6 +16,8 @@
 pub mod handshake;
 pub mod keys;
 pub mod organization;
-pub mod rsa;
+/// RSA keys and PKCS#1 v1.5 checks: the `clerk-edge-guard-rsa` crate (crates/rsa), compiled
+/// for speed.
+pub use clerk_edge_guard_rsa as rsa;
 pub mod token;
 pub mod verified_cache;
