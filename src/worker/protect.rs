@@ -584,9 +584,7 @@ async fn forward(
         .await
         .and_then(JsCast::dyn_into::<web_sys::Response>);
     match fetched {
-        Ok(response) if response_headers.is_empty() => Ok(response),
-        // A fetched response's headers are immutable: copy them, then add the handshake's.
-        Ok(response) => with_headers_added(&response, response_headers),
+        Ok(response) => rebuilt(&response, response_headers),
         Err(_) => json_response(
             502,
             &serde_json::json!({
@@ -613,16 +611,25 @@ fn identity_headers(headers: &web_sys::Headers) -> Result<Vec<String>> {
         .collect())
 }
 
-/// `response` with `extra` headers appended: the same status, body, WebSocket and `cf`, and
-/// no status text (as workers-rs' `Response::with_headers` answered it).
-fn with_headers_added(
+/// The origin's `response` as this Worker answers it, with `extra` headers appended: the
+/// same status, headers, body, WebSocket and `cf`, in a new `Response` without status text,
+/// as workers-rs rebuilt every answer (so the client gets the runtime's standard reason
+/// phrase, never the origin's own).
+fn rebuilt(
     response: &web_sys::Response,
     extra: &[(&'static str, String)],
 ) -> Result<web_sys::Response> {
-    let headers = web_sys::Headers::new_with_headers(&response.headers())?;
-    for (name, value) in extra {
-        headers.append(name, value)?;
-    }
+    let headers = if extra.is_empty() {
+        // The constructor copies them.
+        response.headers()
+    } else {
+        // A fetched response's headers are immutable: copy them, then add ours.
+        let headers = web_sys::Headers::new_with_headers(&response.headers())?;
+        for (name, value) in extra {
+            headers.append(name, value)?;
+        }
+        headers
+    };
     let init = web_sys::ResponseInit::new();
     init.set_status(response.status());
     init.set_headers(&headers);
