@@ -109,7 +109,9 @@ pub async fn handle(
             work.add(|w| &mut w.denylist_us, from);
             match hit {
                 Ok(hit) => hit,
-                Err(failure) => return deny_list_unreadable(&failure, request, now).map(Into::into),
+                Err(failure) => {
+                    return deny_list_unreadable(&failure, request, now).map(Into::into)
+                }
             }
         }
         None => None,
