@@ -64,7 +64,7 @@ pub async fn handle(
     let at = now_ms();
     let diagnosis = diagnose(config, &facts, at);
     emit(&diagnosis.audit_event(), Some(request), at);
-    let url = RequestUrl::of(&req);
+    let url = RequestUrl::of(req.inner());
     let query = url.path_and_query().split_once('?').map_or("", |(_, q)| q);
     if wants_text(query) {
         let mut response = Response::ok(diagnosis.to_text())?;

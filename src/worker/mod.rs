@@ -24,7 +24,8 @@ mod sync;
 mod webcrypto;
 mod webhooks;
 
-use ::worker::{event, Context, Env, Request, Response, Result};
+use ::worker::worker_sys::web_sys;
+use ::worker::{event, Context, Env, Method, Request, Response, Result};
 use serde_json::{json, Value};
 
 use crate::admin::revocation::AdminRoute;
@@ -33,35 +34,59 @@ use crate::policy::decision::{route, Route};
 use crate::policy::paths::decode_path;
 
 /// The Worker entry point.
+///
+/// It takes and answers the runtime's own `Request` and `Response`: workers-rs' wrappers
+/// read `request.cf`, parse the URL and, on the way out, rebuild every response (a new
+/// `Response` around the body, its headers copied), which on the protected path cost more
+/// CPU than the auth itself (profile in `protect.rs`, [`protect::forward`]). The routes
+/// that run rarely (webhooks, admin) still get workers-rs' `Request`.
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {
     let now = isolate::now_ms();
-    let request = request_context(&req);
+    let url = RequestUrl::of(&req);
+    let method = Method::from(req.method());
+    let request = request_context(&req, &url, &method);
     let state = isolate::state(&env, &request, now);
-    let path = decode_path(RequestUrl::of(&req).path());
+    let path = decode_path(url.path());
     #[cfg(feature = "panic-probe")]
     if path == "/__clerk/test/panic" {
         panic!("panic probe: a deliberate panic of the test-only build");
     }
     let outcome = match route(&state.config, &path) {
-        Route::Health => health::handle(&req, &state, now),
-        Route::Protected => protect::handle(req, &env, &state, &request, &path, now).await,
-        Route::Public => protect::forward_public(req, &state).await,
-        Route::Webhooks => webhooks::handle(req, &env, &state, &request, now).await,
+        Route::Protected => {
+            protect::handle(req, &url, method, &env, &state, &request, &path, now).await
+        }
+        Route::Public => protect::forward_public(req, &url, &method, &state).await,
+        Route::Health => health::handle(&Request::from(req), &state, now).map(raw),
+        Route::Webhooks => webhooks::handle(Request::from(req), &env, &state, &request, now)
+            .await
+            .map(raw),
         Route::AdminRevoke => {
-            admin::handle(AdminRoute::Revoke, req, &env, &state, &request, now).await
+            let req = Request::from(req);
+            admin::handle(AdminRoute::Revoke, req, &env, &state, &request, now)
+                .await
+                .map(raw)
         }
         Route::AdminRestore => {
-            admin::handle(AdminRoute::Restore, req, &env, &state, &request, now).await
+            let req = Request::from(req);
+            admin::handle(AdminRoute::Restore, req, &env, &state, &request, now)
+                .await
+                .map(raw)
         }
-        Route::AdminDiagnose => diagnose::handle(req, &env, &state, &request, now).await,
+        Route::AdminDiagnose => diagnose::handle(Request::from(req), &env, &state, &request, now)
+            .await
+            .map(raw),
         Route::AdminSync(sync_route) => {
-            sync::handle(sync_route, req, &env, &state, &request, now).await
+            let req = Request::from(req);
+            sync::handle(sync_route, req, &env, &state, &request, now)
+                .await
+                .map(raw)
         }
         Route::ClerkNotFound => json_response(
             404,
             &json!({"error": "not-found", "message": "no such /__clerk route"}),
-        ),
+        )
+        .map(raw),
     };
     // Only the error's kind reaches the log: its text could quote a header.
     outcome.or_else(|e| {
@@ -73,7 +98,14 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             "the edge auth layer failed; the request was not forwarded. See the worker.error \
              audit line with this request_id.",
         )
+        .map(raw)
     })
+}
+
+/// The runtime's `Response` of a workers-rs one (what the `#[event(fetch)]` glue did for
+/// every response before [`fetch`] answered with the runtime's own).
+fn raw(response: Response) -> web_sys::Response {
+    web_sys::Response::from(response)
 }
 
 /// The 500 of a request the edge could not check (fail closed: nothing is forwarded) and
@@ -104,8 +136,9 @@ pub(crate) fn fail_closed(
 }
 
 /// The request facts every audit line carries.
-fn request_context(req: &Request) -> RequestContext {
-    let header = |name: &str| req.headers().get(name).ok().flatten();
+fn request_context(req: &web_sys::Request, url: &RequestUrl, method: &Method) -> RequestContext {
+    let headers = req.headers();
+    let header = |name: &str| headers.get(name).ok().flatten();
     let request_id = header("cf-ray").unwrap_or_else(isolate::new_request_id);
     let ip = header("cf-connecting-ip")
         .or_else(|| {
@@ -114,8 +147,8 @@ fn request_context(req: &Request) -> RequestContext {
         .unwrap_or_default();
     RequestContext::new(
         &request_id,
-        req.method().as_ref(),
-        RequestUrl::of(req).path(),
+        method.as_ref(),
+        url.path(),
         &ip,
         &header("user-agent").unwrap_or_default(),
     )
@@ -134,8 +167,8 @@ pub(crate) struct RequestUrl {
 
 impl RequestUrl {
     /// The URL of `req`.
-    pub(crate) fn of(req: &Request) -> Self {
-        let full = req.inner().url();
+    pub(crate) fn of(req: &web_sys::Request) -> Self {
+        let full = req.url();
         let after_scheme = full.find("://").map_or(0, |i| i + 3);
         let path_start = full
             .get(after_scheme..)

@@ -4,13 +4,14 @@
 use std::cell::Cell;
 use std::time::Duration;
 
-use ::worker::{
-    Delay, Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response, Result,
-};
-use wasm_bindgen::JsValue;
+use ::worker::worker_sys::web_sys;
+use ::worker::{Delay, Env, Method, Result};
+use js_sys::Reflect;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 
 use crate::audit::{AuditEvent, Level, RequestContext};
-use crate::auth::handshake::return_leg::{handshake_payload_request, verify_handshake_token};
+use crate::auth::handshake::return_leg::{begin_handshake_token, handshake_payload_request};
 use crate::auth::handshake::{
     authenticate, Authenticated, HandshakeContext, LegDirectives, RequestParts, ReturnLegSource,
     NONCE_WITHOUT_SECRET,
@@ -33,19 +34,21 @@ use super::isolate::{self, IsolateState};
 use super::{backend, denylist, emit, json_response, webcrypto, RequestUrl};
 
 /// A protected request.
+#[allow(clippy::too_many_arguments)] // the request's facts, each read once by the caller
 pub async fn handle(
-    req: Request,
+    req: web_sys::Request,
+    url: &RequestUrl,
+    method: Method,
     env: &Env,
     state: &IsolateState,
     request: &RequestContext,
     path: &str,
     now: i64,
-) -> Result<Response> {
+) -> Result<web_sys::Response> {
     let work = Work::start();
     let config = &state.config;
-    let header = |name: &str| req.headers().get(name).ok().flatten();
-    let url = RequestUrl::of(&req);
-    let method = req.method();
+    let headers = req.headers();
+    let header = |name: &str| headers.get(name).ok().flatten();
     let (authorization, cookie) = (header("authorization"), header("cookie"));
     let (sec_fetch_dest, accept) = (header("sec-fetch-dest"), header("accept"));
     let has_bearer = authorization
@@ -106,7 +109,9 @@ pub async fn handle(
             work.add(|w| &mut w.denylist_us, from);
             match hit {
                 Ok(hit) => hit,
-                Err(failure) => return deny_list_unreadable(&failure, request, now),
+                Err(failure) => {
+                    return deny_list_unreadable(&failure, request, now).map(Into::into)
+                }
             }
         }
         None => None,
@@ -140,11 +145,13 @@ pub async fn handle(
                 // Appended: a handshake answer carries several `set-cookie` headers.
                 response.headers_mut().append(name, value)?;
             }
-            Ok(response)
+            Ok(response.into())
         }
         None => {
             forward(
-                req,
+                &req,
+                url,
+                &method,
                 config,
                 &outcome.decision.forward_headers(config, now),
                 &response_headers,
@@ -161,7 +168,7 @@ fn deny_list_unreadable(
     failure: &denylist::ReadFailure,
     request: &RequestContext,
     now: i64,
-) -> Result<Response> {
+) -> Result<::worker::Response> {
     super::fail_closed(
         request,
         now,
@@ -286,7 +293,8 @@ async fn exchange_nonce(config: &Config, nonce: &str) -> LegDirectives {
 }
 
 /// Checks a handshake token with the instance's key (the JWKS refreshed for its `kid` when
-/// needed). Rare (development instances), so the pure-Rust RSA does it.
+/// needed), its signature on WebCrypto as a session token's: in the pure-Rust RSA it was
+/// the largest part of a return leg's CPU (tens of µs natively against hundreds in wasm).
 async fn check_handshake_token(
     state: &IsolateState,
     token: &str,
@@ -294,10 +302,9 @@ async fn check_handshake_token(
     now: i64,
     work: &Work,
 ) -> LegDirectives {
-    match &state.config.keys {
-        KeyConfig::Pem(key) => {
-            LegDirectives::from_token_check(verify_handshake_token(token, KeySource::Pem(key)))
-        }
+    let jwks_key;
+    let keys = match &state.config.keys {
+        KeyConfig::Pem(key) => KeySource::Pem(key),
         KeyConfig::Jwks => {
             let kid = decode_jwt(token)
                 .ok()
@@ -305,20 +312,45 @@ async fn check_handshake_token(
             if let Err(error) = refresh_jwks(state, kid.as_deref(), request, now, work).await {
                 return LegDirectives::TokenRefused(error);
             }
-            let jwks = state.jwks.borrow();
-            let keys = KeySource::Jwks(jwks.find(kid.as_deref()));
-            LegDirectives::from_token_check(verify_handshake_token(token, keys))
+            // A copy: the JWKS cache is never borrowed across the WebCrypto await.
+            jwks_key = state.jwks.borrow().find(kid.as_deref()).cloned();
+            KeySource::Jwks(jwks_key.as_ref())
         }
-        KeyConfig::None => LegDirectives::TokenRefused(TokenError::JwkFailedToResolve),
-    }
+        KeyConfig::None => return LegDirectives::TokenRefused(TokenError::JwkFailedToResolve),
+    };
+    let pending = match begin_handshake_token(token, keys) {
+        Ok(pending) => pending,
+        Err(error) => return LegDirectives::from_token_check(Err(error)),
+    };
+    // Not added to `work`: its WebCrypto step is the session token's (a cache hit stays
+    // one), as when this check ran in Rust.
+    let signature = match webcrypto::verify_signature(
+        pending.alg(),
+        pending.key(),
+        pending.signature(),
+        pending.signing_input(),
+    )
+    .await
+    {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(TokenError::InvalidSignature),
+        // No WebCrypto, or it refused the key: the pure-Rust RSA gives the same answer.
+        Err(_) => pending.check_in_rust(),
+    };
+    LegDirectives::from_token_check(pending.finish(signature))
 }
 
 /// A `CLERK_PUBLIC_PATHS` request: forwarded without a check, but still stripped of
 /// client-supplied `x-clerk-*` headers.
-pub async fn forward_public(req: Request, state: &IsolateState) -> Result<Response> {
+pub async fn forward_public(
+    req: web_sys::Request,
+    url: &RequestUrl,
+    method: &Method,
+    state: &IsolateState,
+) -> Result<web_sys::Response> {
     let config = &state.config;
     let headers = signed_out_forward_headers(config, REASON_PUBLIC_PATH, isolate::now_ms());
-    forward(req, config, &headers, &[]).await
+    forward(&req, url, method, config, &headers, &[]).await
 }
 
 /// Verifies one session token (the request's, or the one a handshake sets).
@@ -503,64 +535,114 @@ async fn refresh_jwks(
 
 /// Sends the request on to the origin: `ORIGIN_URL` + path + query, or the request's own
 /// URL. Incoming `x-clerk-*` headers are always removed first, then ours are set.
+///
+/// On the runtime's own objects, each built once: through workers-rs this was the costliest
+/// part of a signed-in request (a header-by-header copy, the upstream `Request` built and
+/// then cloned again by its `fetch`, the response rebuilt on the way out).
 async fn forward(
-    req: Request,
+    req: &web_sys::Request,
+    url: &RequestUrl,
+    method: &Method,
     config: &Config,
     set: &[(&'static str, String)],
     response_headers: &[(&'static str, String)],
-) -> Result<Response> {
+) -> Result<web_sys::Response> {
     if config.origin_rejected() {
         let refusal = Decision::Misconfigured {
             variables: vec!["ORIGIN_URL"],
         }
         .refusal();
         if let Some(refusal) = refusal {
-            return json_response(refusal.status, &refusal.body);
+            return json_response(refusal.status, &refusal.body).map(Into::into);
         }
     }
-    let url = RequestUrl::of(&req);
     let target = match &config.origin_url {
         Some(origin) => format!("{origin}{}", url.path_and_query()),
         None => url.as_str().to_owned(),
     };
-    let headers = Headers::new();
-    for (name, value) in req.headers().entries() {
-        if !is_identity_header(&name) {
-            headers.append(&name, &value)?;
-        }
+    let headers = web_sys::Headers::new_with_headers(&req.headers())?;
+    for name in identity_headers(&headers)? {
+        headers.delete(&name)?;
     }
     for (name, value) in set {
         headers.set(name, value)?;
     }
-    let method = req.method();
-    let mut init = RequestInit::new();
-    init.with_method(method.clone())
-        .with_headers(headers)
-        // Redirects from the origin go back to the client untouched.
-        .with_redirect(RequestRedirect::Manual);
+    let init = web_sys::RequestInit::new();
+    // workers-rs' `Method` names it: an unknown method goes on as it always has (GET).
+    init.set_method(method.as_ref());
+    init.set_headers(&headers);
+    // Redirects from the origin go back to the client untouched.
+    init.set_redirect(web_sys::RequestRedirect::Manual);
     if !matches!(method, Method::Get | Method::Head) {
-        init.with_body(req.inner().body().map(JsValue::from));
-    }
-    let upstream = Request::new_with_init(&target, &init)?;
-    match Fetch::Request(upstream).send().await {
-        Ok(response) if response_headers.is_empty() => Ok(response),
-        // A fetched response's headers are immutable: copy them, then add the handshake's.
-        Ok(response) => {
-            let headers = Headers::new();
-            for (name, value) in response.headers().entries() {
-                headers.append(&name, &value)?;
-            }
-            for (name, value) in response_headers {
-                headers.append(name, value)?;
-            }
-            Ok(response.with_headers(headers))
+        if let Some(body) = req.body() {
+            init.set_body(&body);
         }
+    }
+    // Built before the fetch, so a URL the runtime refuses is this Worker's error (500, fail
+    // closed), not an unreachable origin.
+    let upstream = web_sys::Request::new_with_str_and_init(&target, &init)?;
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let fetched = JsFuture::from(global.fetch_with_request(&upstream))
+        .await
+        .and_then(JsCast::dyn_into::<web_sys::Response>);
+    match fetched {
+        Ok(response) => rebuilt(&response, response_headers),
         Err(_) => json_response(
             502,
             &serde_json::json!({
                 "error": "origin-unreachable",
                 "message": "the request was authorised but the origin did not answer; check ORIGIN_URL",
             }),
-        ),
+        )
+        .map(Into::into),
     }
+}
+
+/// The names of the request's identity headers (`x-clerk-*`, see [`is_identity_header`]),
+/// usually none. Header names are tokens, never holding a comma, so the runtime joins them
+/// all in one call instead of one call per header and entry.
+fn identity_headers(headers: &web_sys::Headers) -> Result<Vec<String>> {
+    let names = js_sys::Array::from(&headers.keys())
+        .join(",")
+        .as_string()
+        .unwrap_or_default();
+    Ok(names
+        .split(',')
+        .filter(|name| is_identity_header(name))
+        .map(str::to_owned)
+        .collect())
+}
+
+/// The origin's `response` as this Worker answers it, with `extra` headers appended: the
+/// same status, headers, body, WebSocket and `cf`, in a new `Response` without status text,
+/// as workers-rs rebuilt every answer (so the client gets the runtime's standard reason
+/// phrase, never the origin's own).
+fn rebuilt(
+    response: &web_sys::Response,
+    extra: &[(&'static str, String)],
+) -> Result<web_sys::Response> {
+    let headers = if extra.is_empty() {
+        // The constructor copies them.
+        response.headers()
+    } else {
+        // A fetched response's headers are immutable: copy them, then add ours.
+        let headers = web_sys::Headers::new_with_headers(&response.headers())?;
+        for (name, value) in extra {
+            headers.append(name, value)?;
+        }
+        headers
+    };
+    let init = web_sys::ResponseInit::new();
+    init.set_status(response.status());
+    init.set_headers(&headers);
+    for field in ["webSocket", "cf"] {
+        let value = Reflect::get(response, &JsValue::from_str(field))?;
+        if !value.is_undefined() && !value.is_null() {
+            Reflect::set(&init, &JsValue::from_str(field), &value)?;
+        }
+    }
+    Ok(web_sys::Response::new_with_opt_readable_stream_and_init(
+        response.body().as_ref(),
+        &init,
+    )?)
 }

@@ -16,6 +16,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{CryptoKey, SubtleCrypto};
 
+use crate::auth::keys::VerifyingKey;
 use crate::auth::token::{Alg, PendingSignature};
 
 /// Most keys kept imported (one PEM key, or the few keys of a JWKS across a rotation).
@@ -46,16 +47,33 @@ pub struct Unavailable(pub &'static str);
 /// Checks a pending signature on `crypto.subtle`: `Ok(valid)`, or `Err` when WebCrypto is
 /// missing or failed (the caller then uses [`PendingSignature::verify_in_rust`]).
 pub async fn verify(pending: &PendingSignature) -> Result<bool, Unavailable> {
+    verify_signature(
+        pending.alg(),
+        pending.key(),
+        pending.signature(),
+        pending.signing_input(),
+    )
+    .await
+}
+
+/// Checks `signature` over `signing_input` with `key` on `crypto.subtle`: `Ok(valid)`, or
+/// `Err` when WebCrypto is missing or failed (the caller then checks it in Rust).
+pub async fn verify_signature(
+    alg: Alg,
+    key: &VerifyingKey,
+    signature: &[u8],
+    signing_input: &str,
+) -> Result<bool, Unavailable> {
     let subtle = subtle().ok_or(Unavailable("crypto.subtle is missing"))?;
-    let key = verifying_key(&subtle, pending).await?;
+    let key = verifying_key(&subtle, alg, key).await?;
     // The bytes are copied by `verify` before it returns its promise (WebCrypto spec), so
     // views into wasm memory are safe here.
     let promise = subtle
         .verify_with_str_and_u8_array_and_u8_array(
             "RSASSA-PKCS1-v1_5",
             &key,
-            pending.signature(),
-            pending.signing_input().as_bytes(),
+            signature,
+            signing_input.as_bytes(),
         )
         .map_err(|_| Unavailable("crypto.subtle.verify threw"))?;
     let answer = JsFuture::from(promise)
@@ -87,16 +105,15 @@ fn hash_name(alg: Alg) -> &'static str {
     }
 }
 
-/// The imported key for the pending check's key and hash, importing it on first use.
+/// The imported key for `key` and the hash of `alg`, importing it on first use.
 async fn verifying_key(
     subtle: &SubtleCrypto,
-    pending: &PendingSignature,
+    alg: Alg,
+    key: &VerifyingKey,
 ) -> Result<CryptoKey, Unavailable> {
-    let (n, e) = pending
-        .key()
+    let (n, e) = key
         .components()
         .ok_or(Unavailable("the key has no RSA components"))?;
-    let alg = pending.alg();
     let cached = KEYS.with(|keys| {
         keys.borrow()
             .iter()

@@ -5,7 +5,8 @@
 
 use serde_json::Value;
 
-use crate::auth::token::{check_signature, decode_jwt, KeySource, TokenError};
+use crate::auth::keys::VerifyingKey;
+use crate::auth::token::{check_signature, decode_jwt, Alg, DecodedToken, KeySource, TokenError};
 use crate::clerk_api::ApiRequest;
 
 use super::context::HandshakeContext;
@@ -64,6 +65,20 @@ pub fn directives_from_payload(body: &str) -> Result<Vec<String>, String> {
 /// No time or party checks: the token only carries cookies, each checked later on its own.
 /// Answers the `handshake` claim (no claim, or not a list: no directives).
 pub fn verify_handshake_token(token: &str, keys: KeySource<'_>) -> Result<Vec<String>, TokenError> {
+    let pending = begin_handshake_token(token, keys)?;
+    let signature = pending.check_in_rust();
+    pending.finish(signature)
+}
+
+/// [`verify_handshake_token`] up to the signature, which the caller checks next (in Rust
+/// with [`PendingHandshake::check_in_rust`], or on the runtime's WebCrypto: in the Worker
+/// the pure-Rust RSA was most of a return leg's CPU) and hands to
+/// [`PendingHandshake::finish`]. The checks and their order are those of
+/// [`verify_handshake_token`].
+pub fn begin_handshake_token<'a>(
+    token: &'a str,
+    keys: KeySource<'a>,
+) -> Result<PendingHandshake<'a>, TokenError> {
     let decoded = decode_jwt(token)?;
     let key = match keys {
         KeySource::Pem(key) | KeySource::Jwks(Some(key)) => key,
@@ -73,19 +88,63 @@ pub fn verify_handshake_token(token: &str, keys: KeySource<'_>) -> Result<Vec<St
     if !super::is_session_category(decoded.header()) {
         return Err(TokenError::Invalid);
     }
-    check_signature(&decoded, alg, key)?;
-    Ok(decoded
-        .payload()
-        .get("handshake")
-        .and_then(Value::as_array)
-        .map(|list| {
-            // Clerk hands every entry to `Headers.append`; only strings make sense there.
-            list.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default())
+    // What `check_signature` answers first for a key that cannot verify this algorithm.
+    key.for_algorithm(alg.name())
+        .map_err(|_| TokenError::VerificationFailed)?;
+    Ok(PendingHandshake { decoded, alg, key })
+}
+
+/// A handshake token whose every check passed but its signature's.
+pub struct PendingHandshake<'a> {
+    decoded: DecodedToken<'a>,
+    alg: Alg,
+    key: &'a VerifyingKey,
+}
+
+impl<'a> PendingHandshake<'a> {
+    /// The algorithm to verify with.
+    pub fn alg(&self) -> Alg {
+        self.alg
+    }
+
+    /// The instance's key (it can verify [`Self::alg`]).
+    pub fn key(&self) -> &'a VerifyingKey {
+        self.key
+    }
+
+    /// The signed bytes: `header.payload` as sent.
+    pub fn signing_input(&self) -> &'a str {
+        self.decoded.signing_input()
+    }
+
+    /// The signature bytes.
+    pub fn signature(&self) -> &[u8] {
+        self.decoded.signature()
+    }
+
+    /// The signature check with the RSA of [`crate::auth::rsa`]: `Ok`, or the error
+    /// [`verify_handshake_token`] answers for a bad signature.
+    pub fn check_in_rust(&self) -> Result<(), TokenError> {
+        check_signature(&self.decoded, self.alg, self.key)
+    }
+
+    /// The directives once the signature check answered `signature`.
+    pub fn finish(self, signature: Result<(), TokenError>) -> Result<Vec<String>, TokenError> {
+        signature?;
+        Ok(self
+            .decoded
+            .payload()
+            .get("handshake")
+            .and_then(Value::as_array)
+            .map(|list| {
+                // Clerk hands every entry to `Headers.append`; only strings make sense there.
+                list.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
 }
 
 /// The session token among the directives: the value of the last one whose cookie name
