@@ -30,7 +30,7 @@
 //
 //   node bench/nextjs.mjs [--smoke] [--out FILE]     (scripts/bench.sh runs it)
 import { createHash } from "node:crypto";
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { get as httpGet, createServer } from "node:http";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -43,6 +43,7 @@ import autocannon from "autocannon";
 import { b64json, tokenMinter } from "./tokens.mjs";
 import { spawnGroup } from "../tests/e2e/support/process-groups.mjs";
 import { freePort } from "../tests/e2e/support/worker.mjs";
+import { sourceFiles } from "../tests/next/support/built-app.mjs";
 import { buildApp, installApp } from "../tests/next/support/next-app.mjs";
 import { packPackage } from "../tests/support/pkg-tarball.mjs";
 
@@ -89,27 +90,12 @@ const SECRET_KEY = "sk_test_bench_nextjs_not_a_real_key_0123456789";
 const buildRoot = join(tmpdir(), `ceg-bench-nextjs-${createHash("sha256").update(root).digest("hex").slice(0, 12)}`);
 const nextBin = (dir) => join(dir, "node_modules", "next", "dist", "bin", "next");
 
-/** Installed or generated files, not the app's sources. */
-const NOT_SOURCES = new Set(["node_modules", ".next", ".data", "next-env.d.ts", "README.md", ".gitignore"]);
-
-/** The app's source files, relative to `dir`, sorted. */
-function sourceFiles(dir = appDir, sub = "") {
-  const found = [];
-  for (const name of readdirSync(join(dir, sub)).sort()) {
-    if (NOT_SOURCES.has(name) || name.endsWith(".tsbuildinfo")) continue;
-    const path = join(sub, name);
-    if (statSync(join(dir, path)).isDirectory()) found.push(...sourceFiles(dir, path));
-    else found.push(path);
-  }
-  return found;
-}
-
 /** A hash of everything a side's build depends on. */
 function inputsHash(name, tarball) {
   const { middleware, extra } = SIDES[name];
   const hash = createHash("sha256").update(JSON.stringify({ name, extra }));
   hash.update(readFileSync(tarball)).update(readFileSync(middleware));
-  for (const path of sourceFiles()) hash.update(`\0${path}\0`).update(readFileSync(join(appDir, path)));
+  for (const path of sourceFiles(appDir)) hash.update(`\0${path}\0`).update(readFileSync(join(appDir, path)));
   return hash.digest("hex");
 }
 
@@ -123,7 +109,7 @@ async function ensureBuilt(name) {
   mkdirSync(dir, { recursive: true });
   // Sources afresh (node_modules stays: the install brings it up to date, faster).
   for (const entry of readdirSync(dir)) if (entry !== "node_modules") rmSync(join(dir, entry), { recursive: true, force: true });
-  for (const path of sourceFiles()) cpSync(join(appDir, path), join(dir, path));
+  for (const path of sourceFiles(appDir)) cpSync(join(appDir, path), join(dir, path));
   cpSync(SIDES[name].middleware, join(dir, "middleware.ts"));
   await installApp(dir, SIDES[name].extra);
   await buildApp({}, dir); // no CLERK_* at build time: both sides read their keys at run time

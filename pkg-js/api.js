@@ -41,16 +41,20 @@ export async function verifySessionToken(token, options = {}) {
 
 // The options are sent to the wasm once per change (src/js_fast.rs keeps them under an id).
 let sentOptions = { json: null, id: 0 };
-function begin(token, optionsJson, now) {
-  for (let attempt = 0; ; attempt++) {
-    if (sentOptions.json !== optionsJson) sentOptions = { json: optionsJson, id: wasm.verifyOptions(optionsJson) };
-    const answer = wasm.verifyBeginJson(token, sentOptions.id, now);
-    // Other options were kept since (verifySessionTokenJson's): send these again, once.
-    if (answer !== RESEND || attempt > 0) return answer;
-    sentOptions = { json: null, id: 0 };
-  }
-}
 const RESEND = '{"resend":true}';
+
+function begin(token, optionsJson, now) {
+  if (sentOptions.json !== optionsJson) sendOptions(optionsJson);
+  const answer = wasm.verifyBeginJson(token, sentOptions.id, now);
+  if (answer !== RESEND) return answer;
+  // Other options were kept since (verifySessionTokenJson's): send these again.
+  sendOptions(optionsJson);
+  return wasm.verifyBeginJson(token, sentOptions.id, now);
+}
+
+function sendOptions(optionsJson) {
+  sentOptions = { json: optionsJson, id: wasm.verifyOptions(optionsJson) };
+}
 
 // The options as the wasm reads them. Apps pass the same key on every call: when every
 // option is a string, a number or absent (immutable), the last text is reused as it is.

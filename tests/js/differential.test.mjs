@@ -334,3 +334,20 @@ test("answers kept between calls follow the clock as @clerk/backend does", async
     assert.ok(outcomes.has(reached), `the clock must reach ${reached}: ${[...outcomes]}`);
   }
 });
+
+// verifySessionToken sends its options to the wasm once, under an id; if other options were
+// kept since (the slow path's verifySessionTokenJson keeps its own), the wasm must ask for
+// them again rather than verify under the wrong ones.
+test("the wasm never verifies under options other than the ones named", async () => {
+  const wasm = await import("../../pkg-js/dist/clerk_edge_guard.js");
+  const keys = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const jwtKey = keys.publicKey.export({ type: "spki", format: "pem" });
+  const input = `${b64json({ alg: "RS256", typ: "JWT" })}.${b64json({ sub: "user_o", iat: NOW_S - 10, exp: NOW_S + 60 })}`;
+  const token = `${input}.${b64url(createSign("RSA-SHA256").update(input).sign(keys.privateKey))}`;
+  const id = wasm.verifyOptions(JSON.stringify({ jwtKey }));
+  assert.notEqual(JSON.parse(wasm.verifyBeginJson(token, id, NOW_MS)).resend, true);
+  wasm.verifySessionTokenJson(token, JSON.stringify({ jwtKey, authorizedParties: ["https://x.example"] }), NOW_MS);
+  assert.deepEqual(JSON.parse(wasm.verifyBeginJson(token, id, NOW_MS)), { resend: true });
+  // And the public call still answers under its own options.
+  assert.equal((await ourOutcome(token, { jwtKey })).status, "signed-in");
+});

@@ -450,3 +450,19 @@ test("a cursor stored by onProgress survives a crash: the run continues after th
   assert.deepEqual([continued.inserted, continued.unchanged, continued.written], [230, 100, 230]);
   assert.ok([...t.writes.values()].every((n) => n === 1));
 });
+
+// The main entry's edge build (edge.js) registers no resync wasm: there, resyncUsers and
+// verifySync must refuse and say where to import them from. A fresh instance of sync.js has
+// no loader, as under edge.js.
+test("without the resync's wasm (the main entry on the edge), resyncUsers and verifySync name clerk-edge-guard/sync", async () => {
+  const edgeSync = await import("../../pkg-js/sync.js?as-under-edge-entry");
+  for (const [name, call] of [
+    ["resyncUsers", () => edgeSync.resyncUsers({ secretKey: "sk_test_x", reason: "r", dryRun: true })],
+    ["verifySync", () => edgeSync.verifySync({ secretKey: "sk_test_x", listUsers: async () => [] })],
+  ]) {
+    await assert.rejects(call, (error) => {
+      assert.match(error.message, new RegExp(`^${name}: .*clerk-edge-guard/sync`));
+      return true;
+    });
+  }
+});

@@ -51,8 +51,9 @@ const LOCK_STALE_MS = 10 * 60 * 1000;
 /** Not sources: installed or generated files, and the README. */
 const NOT_SOURCES = new Set(["node_modules", ".next", ".data", "next-env.d.ts", "README.md", ".gitignore"]);
 
-/** The app's source files, relative to `dir`, sorted: what a variant copies and what the stamp hashes. */
-function sourceFiles(dir = appDir, sub = "") {
+/** The app's source files, relative to `dir`, sorted: what a variant copies and what the stamp hashes
+ * (bench/nextjs.mjs copies and hashes the same). */
+export function sourceFiles(dir = appDir, sub = "") {
   const found = [];
   for (const name of readdirSync(join(dir, sub)).sort()) {
     if (NOT_SOURCES.has(name) || name.endsWith(".tsbuildinfo")) continue;
